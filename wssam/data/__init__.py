@@ -1,0 +1,1 @@
+"""Datasets: the embedded demo generator, real dataset discovery, sparse-label simulation, manifests."""
