@@ -129,10 +129,12 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
 
 
 def _check_metadata(metadata: Any, value: Any, key: str) -> None:
-    items = value if isinstance(value, (list, tuple)) else [value]
+    is_list = isinstance(value, (list, tuple))
+    items = value if is_list else [value]
     allowed = metadata.get("choices")
     limits = metadata.get("bounds")
-    for item in items:
+    for index, item in enumerate(items):
+        key = f"{key.split('[')[0]}[{index}]" if is_list else key
         if item is None:
             continue
         if allowed is not None and item not in allowed:

@@ -1,4 +1,4 @@
-"""The manifest: one table per prepared dataset, one row per image, written by ``prepare`` and read by every later stage.
+"""The manifest: one table per prepared dataset, one row per image, written by ``prepare``, read by later stages.
 
 Columns (paths are stored relative to the manifest's own folder, so a prepared dataset can be moved whole):
 

@@ -1,0 +1,67 @@
+"""File I/O: clear errors naming the file, conventions of masks and maps, atomic writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from wssam.io import (
+    InputError,
+    atomic_path,
+    list_images,
+    read_gt,
+    read_label_map,
+    read_probability,
+    read_rgb,
+    write_probability,
+)
+
+
+def test_corrupt_and_missing_images_name_the_file(tmp_path) -> None:
+    corrupt = tmp_path / "broken.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(InputError, match=r"broken\.jpg"):
+        read_rgb(corrupt)
+    with pytest.raises(InputError, match=r"absent\.png: file not found"):
+        read_rgb(tmp_path / "absent.png")
+
+
+def test_gt_is_binarised_at_128_and_rgb_masks_become_one_channel(tmp_path) -> None:
+    grey = np.array([[0, 127, 128, 255]], dtype=np.uint8)
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    assert read_gt(tmp_path / "grey.png").tolist() == [[False, False, True, True]]
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "rgb.png")
+    assert read_gt(tmp_path / "rgb.png").shape == (1, 4)
+
+
+def test_probability_round_trip_is_within_half_a_level(tmp_path) -> None:
+    probability = np.linspace(0, 1, 101, dtype=np.float32).reshape(1, -1)
+    write_probability(tmp_path / "p.png", probability)
+    assert np.abs(read_probability(tmp_path / "p.png") - probability).max() <= 0.5 / 255 + 1e-7
+
+
+def test_label_map_keeps_values_and_rejects_rgb(tmp_path) -> None:
+    labels = np.array([[0, 1, 2]], dtype=np.uint8)
+    Image.fromarray(labels).save(tmp_path / "s.png")
+    assert read_label_map(tmp_path / "s.png").tolist() == [[0, 1, 2]]
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "rgb.png")
+    with pytest.raises(InputError, match=r"rgb\.png"):
+        read_label_map(tmp_path / "rgb.png")
+
+
+def test_atomic_path_leaves_target_untouched_on_failure(tmp_path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_list_images_rejects_duplicate_base_names(tmp_path) -> None:
+    for name in ("a.jpg", "a.png"):
+        (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(InputError, match="same base name"):
+        list_images(tmp_path)
