@@ -119,3 +119,10 @@ def test_rank_correlation_sign_and_undefined_cases() -> None:
     assert rank_correlation([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0)
     assert rank_correlation([1, 2], [2, 1]) is None
     assert rank_correlation([1, 2, 3], [5, 5, 5]) is None
+
+
+def test_rank_correlation_matches_scipy_with_ties() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    x = [0.1, 0.2, 0.2, 0.4, 0.05, 0.3]
+    y = [0.9, 0.7, 0.8, 0.8, 0.95, 0.6]
+    assert rank_correlation(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)

@@ -6,11 +6,10 @@ binarised at :data:`BINARISE_AT`: foreground where p >= 0.5.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
+import pandas as pd
 
 BINARISE_AT = 0.5
 
@@ -51,7 +50,5 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float | None:
         raise ValueError(f"rank_correlation: lengths differ ({x_values.size} and {y_values.size})")
     if x_values.size < 3 or np.ptp(x_values) == 0 or np.ptp(y_values) == 0:
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        rho = stats.spearmanr(x_values, y_values).statistic
+    rho = pd.Series(x_values).corr(pd.Series(y_values), method="spearman")  # Pearson of the ranks, ties averaged
     return None if not np.isfinite(rho) else float(rho)
