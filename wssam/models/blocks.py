@@ -52,3 +52,73 @@ class ConvBNReLU(nn.Sequential):
         if relu:
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
+
+
+class ChannelAttention(nn.Module):
+    """Squeeze-and-excitation style gate: x * sigmoid(MLP(avgpool(x)) + MLP(maxpool(x))), per channel.
+
+    (B, C, H, W) -> (B, C, H, W). No BatchNorm, so it also trains with batch size 1.
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 4)
+        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        avg = self.mlp(F.adaptive_avg_pool2d(x, 1))
+        peak = self.mlp(F.adaptive_max_pool2d(x, 1))
+        return x * torch.sigmoid(avg + peak)
+
+
+class SpatialAttention(nn.Module):
+    """CBAM-style spatial gate: x * sigmoid(conv7x7([mean_c(x), max_c(x)])). (B, C, H, W) -> same."""
+
+    def __init__(self, kernel_size: int = 7) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.conv(pooled))
+
+
+class TextureEnhance(nn.Module):
+    """Multi-branch texture enhancement: (B, C_in, H, W) -> (B, out, H, W).
+
+    Branch 0 is a 1x1 conv; branch k (k = 3, 5, 7) is 1x1, then 1xk, then kx1, then a 3x3 conv dilated by k.
+    The branches are concatenated and merged by a 3x3 conv, then added to a 1x1 residual projection of the input.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 128, kernels: tuple[int, ...] = (3, 5, 7)) -> None:
+        super().__init__()
+        branches: list[nn.Module] = [ConvBNReLU(in_channels, out_channels, 1)]
+        for k in kernels:
+            branches.append(
+                nn.Sequential(
+                    ConvBNReLU(in_channels, out_channels, 1),
+                    ConvBNReLU(out_channels, out_channels, (1, k)),
+                    ConvBNReLU(out_channels, out_channels, (k, 1)),
+                    ConvBNReLU(out_channels, out_channels, 3, dilation=k, relu=False),
+                )
+            )
+        self.branches = nn.ModuleList(branches)
+        self.merge = ConvBNReLU(out_channels * len(branches), out_channels, 3, relu=False)
+        self.residual = ConvBNReLU(in_channels, out_channels, 1, relu=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        merged = self.merge(torch.cat([branch(x) for branch in self.branches], dim=1))
+        return F.relu(merged + self.residual(x))
+
+
+class ResidualChannelAttentionBlock(nn.Module):
+    """RCAB: x + CA(conv3x3(relu(conv3x3(x)))). (B, C, H, W) -> (B, C, H, W)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvBNReLU(channels, channels, 3), ConvBNReLU(channels, channels, 3, relu=False), ChannelAttention(channels)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)

@@ -13,6 +13,11 @@ from torch import nn
 
 from wssam.models.backbone import build_backbone
 from wssam.models.baseline import BaselineNet
+from wssam.models.blocks import TextureEnhance
+from wssam.models.decoder import CrossLevelFusion, PriorGuidedDecoder
+from wssam.models.grouping import MultiScaleFeatureGrouping
+from wssam.models.prior import GlobalPrior
+from wssam.models.wssam_net import WSSAMNet
 
 #: names of the five outputs, coarse to fine; every network returns all of them and ``p1`` is the prediction
 OUTPUT_NAMES = ("prior", "p4", "p3", "p2", "p1")
@@ -23,12 +28,38 @@ def count_parameters_millions(model: nn.Module) -> float:
     return sum(p.numel() for p in model.parameters()) / 1e6
 
 
+#: paper-size feature width of the heads (texture enhancement output, grouping, fusion, prior, decoder)
+PAPER_WIDTH = 128
+#: texture-enhancement branch kernels k (1xk, kx1, 3x3 dilated by k)
+TEXTURE_KERNELS = (3, 5, 7)
+#: slots of the first (coarse) and second (fine) grouping, and slot-attention iterations
+GROUPING_SLOTS = (4, 2)
+GROUPING_ITERATIONS = 3
+#: residual channel-attention blocks per foreground / background stream of each decoder stage
+DECODER_BLOCKS = 2
+
+
+def _build_wssam(backbone: str, backbone_weights: str, grouping: bool, width: int | None) -> nn.Module:
+    width = width or PAPER_WIDTH
+    trunk = build_backbone(backbone, backbone_weights)
+    return WSSAMNet(
+        backbone=trunk,
+        enhance=nn.ModuleList(TextureEnhance(c, width, TEXTURE_KERNELS) for c in trunk.channels),
+        grouping=MultiScaleFeatureGrouping(width, GROUPING_SLOTS, GROUPING_ITERATIONS) if grouping else nn.Identity(),
+        fusion=CrossLevelFusion(width),
+        prior=GlobalPrior(trunk.channels[-1], width),
+        decoder=PriorGuidedDecoder(width, DECODER_BLOCKS),
+    )
+
+
 def _build_baseline(backbone: str, backbone_weights: str, grouping: bool, width: int | None) -> nn.Module:
     del grouping  # the baseline has no grouping module
-    return BaselineNet(build_backbone(backbone, backbone_weights), width=width or 128)
+    return BaselineNet(build_backbone(backbone, backbone_weights), width=width or PAPER_WIDTH)
 
 
+#: model name -> builder(backbone, backbone_weights, grouping, width)
 MODEL_REGISTRY: dict[str, Callable[[str, str, bool, int | None], nn.Module]] = {
+    "wssam": _build_wssam,
     "baseline": _build_baseline,
 }
 
@@ -47,7 +78,8 @@ def build_model(
         backbone: ``"resnet18"`` | ``"resnet50"``.
         backbone_weights: ``"none"`` | ``"imagenet"`` | path to a torchvision-format ResNet state dict.
         grouping: WS-SAM only; ``False`` drops the multi-scale feature grouping (the ablation).
-        width: feature channels of the heads; ``None`` gives the paper size.
+        width: feature channels of everything after the backbone; ``None`` gives the paper size (128);
+            a smaller width (e.g. 64) makes quick CPU demos cheaper.
 
     Returns a module mapping images (B, 3, H, W) to ``{name: logits (B, 1, H, W)}`` for every name in
     ``OUTPUT_NAMES``. Raises ``ValueError`` for an unknown name or backbone and
