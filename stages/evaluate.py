@@ -1,0 +1,36 @@
+"""Evaluate predicted maps against GT masks with the CODToolbox metrics (S-measure, weighted F, MAE, E- and F-measure).
+
+Every GT in --gt-dir needs a prediction of the same base name and size in --pred-dir. Writes the dataset values to
+--output (JSON: Smeasure, wFmeasure, MAE, adpEm, meanEm, maxEm, adpFm, meanFm, maxFm) and, optionally, one row per
+image to --per-image (CSV). Needs no params.yaml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wssam.cli import reports_input_errors
+from wssam.evaluation import evaluate_folders
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+@reports_input_errors
+def main(
+    pred_dir: Annotated[Path, typer.Option(help="Folder of predicted maps (8-bit PNG, named like the GT).")],
+    gt_dir: Annotated[Path, typer.Option(help="Folder of ground-truth masks.")],
+    output: Annotated[Path, typer.Option(help="Metrics JSON file.")],
+    per_image: Annotated[Path | None, typer.Option(help="Optional per-image CSV file.")] = None,
+) -> None:
+    """Evaluate predicted maps against GT masks with the CODToolbox metrics (S-measure, weighted F, MAE, E, F)."""
+    results = evaluate_folders(pred_dir=pred_dir, gt_dir=gt_dir, output=output, per_image=per_image)
+    print("  ".join(f"{name} {value:.4f}" for name, value in results.items()))
+    print(f"wrote {output}" + (f" and {per_image}" if per_image else ""))
+
+
+if __name__ == "__main__":
+    app()
