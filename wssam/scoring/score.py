@@ -94,8 +94,10 @@ def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
         if had_old:
             os.replace(target, old)
         os.replace(tmp, target)
-        if had_old:
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        if had_old and old.is_dir():
+            shutil.rmtree(old)
+        elif had_old:
+            old.unlink()
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
