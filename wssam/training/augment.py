@@ -8,9 +8,10 @@ A sample holds four aligned maps in the image's frame:
 - ``sparse`` uint8 (1, H, W) in {0, 1, 2}, S-COD scribble map.
 
 Geometry (horizontal flip, rotation, crop then resize to a square side) moves all four together. Image, target and
-weight are resampled bilinearly; the scribble map ALWAYS with nearest neighbour (``NEAREST_EXACT``, which samples
-the same pixel centres as bilinear resizing), so its values stay in {0, 1, 2}. Pixels rotated in from outside the
-image get weight 0 and no scribble label, so they never train the network. Colour jitter touches the image only.
+weight are resampled bilinearly; the scribble map ALWAYS with nearest neighbour (``NEAREST_EXACT`` when resizing,
+which samples the same pixel centres as bilinear resizing), so its values stay in {0, 1, 2}. Pixels rotated in from
+outside the image get weight 0 and no scribble label, so they never train the network. Colour jitter touches the
+image only.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from torchvision.transforms import InterpolationMode
 from wssam.training.config import AugmentConfig
 
 BILINEAR = InterpolationMode.BILINEAR
-NEAREST = InterpolationMode.NEAREST_EXACT
+NEAREST_RESIZE = InterpolationMode.NEAREST_EXACT  # samples the pixel centres bilinear resizing uses
+NEAREST_ROTATE = InterpolationMode.NEAREST  # grid sampling: already centre-aligned
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def rotate(sample: Sample, degrees: float) -> Sample:
         image=TF.rotate(sample.image, degrees, interpolation=BILINEAR, fill=0.0),
         target=TF.rotate(sample.target, degrees, interpolation=BILINEAR, fill=0.0),
         weight=TF.rotate(sample.weight, degrees, interpolation=BILINEAR, fill=0.0),
-        sparse=TF.rotate(sample.sparse, degrees, interpolation=NEAREST, fill=0),
+        sparse=TF.rotate(sample.sparse, degrees, interpolation=NEAREST_ROTATE, fill=0),
     )
 
 
@@ -62,7 +64,7 @@ def crop_resize(sample: Sample, *, top: int, left: int, height: int, width: int,
         image=TF.resized_crop(sample.image, *box, [size, size], interpolation=BILINEAR, antialias=True),
         target=TF.resized_crop(sample.target, *box, [size, size], interpolation=BILINEAR, antialias=True),
         weight=TF.resized_crop(sample.weight, *box, [size, size], interpolation=BILINEAR, antialias=True),
-        sparse=TF.resized_crop(sample.sparse, *box, [size, size], interpolation=NEAREST),
+        sparse=TF.resized_crop(sample.sparse, *box, [size, size], interpolation=NEAREST_RESIZE),
     )
 
 

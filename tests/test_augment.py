@@ -1,0 +1,97 @@
+"""Augmentation moves image, pseudo label, weight and scribbles together; scribbles stay in {0, 1, 2}."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from wssam.training.augment import Sample, augment, crop_resize, hflip, resize, rotate
+from wssam.training.config import AugmentConfig
+
+
+def _block_sample(height: int = 48, width: int = 64, top: int = 8, left: int = 10, side: int = 9) -> Sample:
+    """A bright square (image, pseudo label, weight 1) marked as foreground scribble; background scribble elsewhere."""
+    image = torch.zeros(3, height, width)
+    image[:, top : top + side, left : left + side] = 1.0
+    target = image[:1].clone()
+    weight = torch.full((1, height, width), 0.5)
+    weight[:, top : top + side, left : left + side] = 1.0
+    sparse = torch.zeros(1, height, width, dtype=torch.uint8)
+    sparse[:, top + 2 : top + side - 2, left + 2 : left + side - 2] = 1
+    sparse[:, height - 6 : height - 3, width - 12 : width - 4] = 2
+    return Sample(image=image, target=target, weight=weight, sparse=sparse)
+
+
+def _centroid(mask: torch.Tensor) -> np.ndarray:
+    rows, cols = np.nonzero(mask.squeeze(0).numpy())
+    return np.array([rows.mean(), cols.mean()])
+
+
+def _assert_aligned(sample: Sample, tolerance: float = 1.0) -> None:
+    bright = _centroid(sample.image[0] > 0.5)
+    assert np.abs(_centroid(sample.target > 0.5) - bright).max() <= tolerance
+    assert np.abs(_centroid(sample.weight > 0.75) - bright).max() <= tolerance
+    assert np.abs(_centroid(sample.sparse == 1) - bright).max() <= tolerance
+    assert set(np.unique(sample.sparse.numpy())) <= {0, 1, 2}
+
+
+def test_hflip_moves_every_map() -> None:
+    sample = _block_sample()
+    flipped = hflip(sample)
+    assert _centroid(flipped.sparse == 1)[1] == pytest.approx(63 - _centroid(sample.sparse == 1)[1])
+    _assert_aligned(flipped, tolerance=0.0)
+
+
+@pytest.mark.parametrize("degrees", [-10.0, 7.5, 30.0])
+def test_rotation_moves_every_map_and_keeps_labels(degrees: float) -> None:
+    sample = _block_sample()
+    rotated = rotate(sample, degrees)
+    _assert_aligned(rotated)
+    assert (rotated.sparse == 1).sum() > 0 and (rotated.sparse == 2).sum() > 0
+    # rotated-in corners are ignored: weight 0 and no scribble there
+    assert rotated.weight[0, 0, 0] == 0.0 and rotated.sparse[0, 0, 0] == 0
+
+
+def test_crop_resize_moves_every_map() -> None:
+    sample = _block_sample()
+    cropped = crop_resize(sample, top=4, left=6, height=36, width=36, size=64)
+    _assert_aligned(cropped)
+    expected = (_centroid(sample.sparse == 1) - np.array([4, 6]) + 0.5) * 64 / 36 - 0.5
+    assert np.abs(_centroid(cropped.sparse == 1) - expected).max() <= 1.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_augment_is_aligned_and_sized(seed: int) -> None:
+    config = AugmentConfig(hflip=0.5, crop_scale=0.7, rotation_degrees=15.0, color_jitter=0.0)
+    out = augment(_block_sample(top=20, left=27), config, 32, np.random.default_rng(seed))  # block survives any crop
+    for m in (out.image, out.target, out.weight, out.sparse):
+        assert m.shape[-2:] == (32, 32)
+    assert out.sparse.dtype == torch.uint8
+    _assert_aligned(out, tolerance=1.5)
+
+
+def test_augment_is_reproducible_from_the_generator_seed() -> None:
+    config = AugmentConfig()
+    a = augment(_block_sample(), config, 32, np.random.default_rng([0, 3, 5]))
+    b = augment(_block_sample(), config, 32, np.random.default_rng([0, 3, 5]))
+    assert torch.equal(a.image, b.image) and torch.equal(a.sparse, b.sparse)
+
+
+def test_colour_jitter_touches_the_image_only() -> None:
+    config = AugmentConfig(hflip=0.0, crop_scale=1.0, rotation_degrees=0.0, color_jitter=0.5)
+    sample = _block_sample()
+    sample = Sample(sample.image * 0.6 + 0.2, sample.target, sample.weight, sample.sparse)
+    out = augment(sample, config, 64, np.random.default_rng(1))
+    plain = resize(sample, 64)
+    assert not torch.allclose(out.image, plain.image)
+    assert torch.equal(out.target, plain.target) and torch.equal(out.weight, plain.weight)
+    assert torch.equal(out.sparse, plain.sparse)
+    assert out.image.min() >= 0.0 and out.image.max() <= 1.0
+
+
+def test_resize_keeps_scribble_values_when_downscaling() -> None:
+    sample = _block_sample(height=96, width=128)
+    small = resize(sample, 32)
+    assert set(np.unique(small.sparse.numpy())) <= {0, 1, 2}
+    assert small.sparse.shape == (1, 32, 32)
