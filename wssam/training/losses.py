@@ -106,9 +106,9 @@ def total_loss(
     uncertainty = uncertainty_loss(outputs[final].float())
     loss = pseudo_weight * pseudo + partial_weight * partial + uncertainty_weight * ramp * uncertainty
     parts = {
-        "pseudo": float(pseudo),
-        "partial": float(partial),
-        "uncertainty": float(uncertainty),
-        "total": float(loss),
+        "pseudo": float(pseudo.detach()),
+        "partial": float(partial.detach()),
+        "uncertainty": float(uncertainty.detach()),
+        "total": float(loss.detach()),
     }
     return loss, parts

@@ -1,0 +1,192 @@
+"""Training: inputs checked before work, kept images only, checkpoints with config, exact resume, overfitting."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from wssam.data.manifest import write_manifest
+from wssam.io import InputError, read_json, write_png, write_probability, write_table
+from wssam.training.checkpoint import load_checkpoint
+from wssam.training.config import AugmentConfig, TrainConfig, check_train_config, train_config_from_dict
+from wssam.training.dataset import epoch_batches, load_records, split_names
+from wssam.training.loop import batch_loss, build_network, train
+
+SIZE = 64
+
+
+def _disk_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A textured disk on a textured background: RGB uint8 (H, W, 3) and its bool mask (H, W)."""
+    yy, xx = np.mgrid[:size, :size]
+    cy, cx, r = rng.uniform(0.35, 0.65, 2) * size, size * 0.45, size * rng.uniform(0.2, 0.3)
+    mask = (yy - cy[0]) ** 2 + (xx - cy[1]) ** 2 < r**2
+    background = 0.35 + 0.25 * rng.random((size, size, 3))
+    stripes = 0.5 + 0.3 * np.sin(xx / 1.5 + yy / 3.0)[..., None] * np.array([1.0, 0.6, 0.3])
+    image = np.where(mask[..., None], stripes + 0.1 * rng.random((size, size, 3)), background)
+    del cx
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8), mask
+
+
+def make_training_data(root: Path, n_images: int = 6, kept: int | None = None, size: int = SIZE) -> tuple[Path, Path]:
+    """Write a manifest, images, scribbles, pseudo labels, weights and selection.csv; returns (manifest, scored)."""
+    rng = np.random.default_rng(0)
+    train_dir, scored = root / "prepared" / "train", root / "scored"
+    rows, selection = [], []
+    for i in range(n_images):
+        name = f"img{i:02d}"
+        image, mask = _disk_scene(rng, size)
+        sparse = np.zeros((size, size), np.uint8)
+        ys, xs = np.nonzero(mask)
+        sparse[ys[len(ys) // 2], xs.min() + 2 : xs.max() - 2] = 1
+        sparse[2:4, 2 : size - 2] = 2
+        write_png(train_dir / "Imgs" / f"{name}.png", image)
+        write_png(train_dir / "Scribble" / f"{name}.png", sparse)
+        soft = np.where(mask, 0.9, 0.1).astype(np.float32)
+        write_probability(scored / "labels" / f"{name}.png", soft)
+        write_probability(scored / "weights" / f"{name}.png", np.full((size, size), 0.6, np.float32))
+        rows.append(
+            dict(name=name, image=f"Imgs/{name}.png", gt="", sparse=f"Scribble/{name}.png", height=size, width=size,
+                 sparse_kind="scribble", sparse_source="simulated", fg_pixels=int((sparse == 1).sum()),
+                 bg_pixels=int((sparse == 2).sum()), usable=True, note="")
+        )  # fmt: skip
+        selection.append(dict(name=name, mean_entropy=0.01 * i, kept=i < (n_images if kept is None else kept)))
+    write_manifest(train_dir / "manifest.csv", pd.DataFrame(rows))
+    write_table(scored / "selection.csv", pd.DataFrame(selection))
+    return train_dir / "manifest.csv", scored
+
+
+def tiny_config(**changes: object) -> TrainConfig:
+    config = TrainConfig(
+        model="baseline", backbone="resnet18", epochs=2, batch_size=2, image_size=SIZE, val_fraction=0.25,
+        augment=AugmentConfig(rotation_degrees=5.0),
+    )  # fmt: skip
+    return dataclasses.replace(config, **changes)
+
+
+def _run(tmp_path: Path, manifest: Path, scored: Path, out: str, config: TrainConfig, **kwargs: object) -> dict:
+    return train(
+        config=config,
+        manifest=manifest,
+        scored_dir=scored,
+        output_dir=tmp_path / out / "model",
+        log_dir=tmp_path / out / "log",
+        metrics_path=tmp_path / out / "train.json",
+        **kwargs,
+    )
+
+
+def test_train_writes_checkpoints_logs_and_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # dvclive must not create or edit a dvc.yaml
+    manifest, scored = make_training_data(tmp_path, n_images=7, kept=5)
+    metrics = _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1))
+    assert metrics["train_images"] + metrics["val_images"] == 5  # kept images only
+    assert metrics["val_images"] == 1 and metrics["epochs"] == 1 and metrics["best_epoch"] == 1
+    assert set(read_json(tmp_path / "run" / "train.json")) == {
+        "best_epoch", "best_val_mae", "best_val_loss", "final_train_loss", "epochs", "train_images", "val_images",
+        "params_millions", "seconds",
+    }  # fmt: skip
+    assert 0 <= metrics["best_val_mae"] <= 1 and metrics["params_millions"] > 1
+    best = load_checkpoint(tmp_path / "run" / "model" / "model.pt")
+    assert train_config_from_dict(best["config"]) == tiny_config(epochs=1)
+    last = load_checkpoint(tmp_path / "run" / "model" / "last.pt")
+    assert {"optimizer", "step", "rng", "history", "best_model", "fingerprint"} <= set(last)
+    assert (tmp_path / "run" / "log" / "metrics.json").is_file()
+    assert not (tmp_path / "dvc.yaml").exists()
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    manifest, scored = make_training_data(tmp_path, n_images=6)
+    config = tiny_config(epochs=2)
+    straight = _run(tmp_path, manifest, scored, "straight", config)
+    _run(tmp_path, manifest, scored, "resumed", config, stop_after_epochs=1)
+    assert load_checkpoint(tmp_path / "resumed" / "model" / "last.pt")["epoch"] == 1
+    resumed = _run(tmp_path, manifest, scored, "resumed", config)
+    a = load_checkpoint(tmp_path / "straight" / "model" / "last.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "model" / "last.pt")
+    assert a["step"] == b["step"] and a["history"][-1]["train_loss"] == b["history"][-1]["train_loss"]
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    for key in ("best_epoch", "best_val_mae", "final_train_loss", "epochs"):
+        assert straight[key] == resumed[key]
+
+
+def test_changed_config_starts_from_scratch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest, scored = make_training_data(tmp_path, n_images=4)
+    _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1))
+    _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1, lr=2e-4))
+    assert "starting from scratch" in capsys.readouterr().out
+
+
+def test_input_errors_are_found_before_training(tmp_path: Path) -> None:
+    manifest, scored = make_training_data(tmp_path, n_images=3)
+    (scored / "labels" / "img01.png").unlink()
+    with pytest.raises(InputError, match="img01.png"):
+        load_records(manifest, scored)
+    write_probability(scored / "labels" / "img01.png", np.zeros((SIZE, SIZE + 8), np.float32))
+    with pytest.raises(InputError, match=rf"img01.png.*{SIZE}x{SIZE + 8}.*{SIZE}x{SIZE}"):
+        load_records(manifest, scored)
+
+
+def test_no_kept_image_tells_to_raise_tau(tmp_path: Path) -> None:
+    manifest, scored = make_training_data(tmp_path, n_images=3, kept=0)
+    with pytest.raises(InputError, match="score.tau"):
+        load_records(manifest, scored)
+
+
+def test_config_checks_name_the_key() -> None:
+    with pytest.raises(InputError, match="train.image_size"):
+        check_train_config(tiny_config(image_size=100))
+    with pytest.raises(InputError, match="train.loss.ignore_band"):
+        bad_loss = dataclasses.replace(tiny_config().loss, ignore_band=(0.7, 0.3))
+        check_train_config(dataclasses.replace(tiny_config(), loss=bad_loss))
+    assert check_train_config(tiny_config()) == tiny_config()
+
+
+def test_split_and_epoch_order_are_seeded() -> None:
+    names = [f"n{i}" for i in range(20)]
+    train_names, val_names = split_names(names, 0.15, seed=3)
+    assert len(val_names) == 3 and not set(train_names) & set(val_names)
+    assert split_names(list(reversed(names)), 0.15, seed=3) == (train_names, val_names)
+    assert split_names(names, 0.0, seed=3) == (sorted(names), [])
+    first = epoch_batches(9, 4, seed=0, epoch=0)
+    assert first == epoch_batches(9, 4, seed=0, epoch=0) != epoch_batches(9, 4, seed=0, epoch=1)
+    assert [len(b) for b in first] == [4, 5]  # a lone last image joins the batch before
+    assert sorted(i for b in first for i in b) == list(range(9))
+
+
+def test_wssam_network_overfits_one_image() -> None:
+    """The demo network (resnet18 WS-SAM, 64 px) fits one textured disk through the real loss to IoU >= 0.9.
+
+    IoU is read from the training-mode forward (batch statistics): with one image, batch-norm running statistics
+    lag the weights, which is a property of batch norm and not of the loss or the network.
+    """
+    rng = np.random.default_rng(1)
+    image, mask = _disk_scene(rng, SIZE)
+    target = torch.from_numpy(mask).float()[None, None]
+    batch = {
+        "image": torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255,
+        "target": target,
+        "weight": torch.ones_like(target),
+        "sparse": torch.zeros_like(target, dtype=torch.long),
+    }
+    config = tiny_config(model="wssam", lr=1e-3)
+    torch.manual_seed(0)
+    model = build_network(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    iou = 0.0
+    for _ in range(60):
+        loss, _, logits = batch_loss(model, batch, config, 0.0, torch.device("cpu"))
+        predicted, truth = torch.sigmoid(logits) > 0.5, target > 0.5
+        iou = float((predicted & truth).sum() / (predicted | truth).sum())
+        if iou >= 0.9:
+            break
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(model.parameters(), config.grad_clip)
+        optimizer.step()
+    assert iou >= 0.9
