@@ -1,0 +1,136 @@
+"""The SAM labeler on a tiny SAM built from segment-anything's parts, loaded through the project's loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sam_helpers import build_tiny_sam, save_tiny_checkpoint, synthetic_example
+from segment_anything import SamPredictor
+
+from wssam.io import InputError
+from wssam.labelers.sam import SamLabeler, load_sam, read_state_dict
+from wssam.labelers.sam_setup import SamConfig, check_checkpoint
+from wssam.prompts import PromptConfig, prompts_from_sparse, prompts_in_view
+from wssam.pseudo_labeling import label_in_view
+from wssam.views import parse_view
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("sam") / "tiny_sam.pth")
+
+
+def _prompts(kind: str = "scribble", use_box: bool = False):
+    """Scribble prompts (10 + 10 points), or a single foreground point (kind "point")."""
+    image, sparse = synthetic_example(48, 80)
+    if kind == "point":
+        sparse = np.zeros_like(sparse)
+        sparse[26, 36] = 1
+    config = PromptConfig(use_box=use_box)
+    return image, prompts_from_sparse(sparse, kind=kind, name="t", seed=0, config=config)
+
+
+def test_loader_gives_the_saved_weights(tiny_checkpoint: Path) -> None:
+    model = load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam)
+    saved = torch.load(tiny_checkpoint, weights_only=True)
+    assert not model.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+
+
+def test_missing_checkpoint_names_the_official_file(tmp_path: Path) -> None:
+    for model_type, file_name in [("vit_h", "sam_vit_h_4b8939.pth"), ("vit_b", "sam_vit_b_01ec64.pth")]:
+        with pytest.raises(InputError) as error:
+            load_sam(model_type, tmp_path / "absent.pth")
+        message = str(error.value)
+        assert file_name in message and "absent.pth" in message and "\n" not in message
+        assert f"https://dl.fbaipublicfiles.com/segment_anything/{file_name}" in message
+    with pytest.raises(InputError, match="sam_vit_l_0b3195.pth"):
+        check_checkpoint("vit_l", tmp_path / "absent.pth")
+
+
+def test_checkpoint_of_another_architecture_is_one_line(tiny_checkpoint: Path) -> None:
+    with pytest.raises(InputError) as error:
+        load_sam("vit_b", tiny_checkpoint)  # the real vit_b given tiny weights
+    message = str(error.value)
+    assert "does not fit model type vit_b" in message and "size-mismatched" in message
+    assert "\n" not in message and len(message) < 400
+
+
+def test_wrong_key_is_reported(tmp_path: Path) -> None:
+    state = build_tiny_sam().state_dict()
+    state["extra.weight"] = state.pop("mask_decoder.iou_token.weight")
+    torch.save(state, tmp_path / "renamed.pth")
+    with pytest.raises(InputError, match="1 missing / 1 unexpected / 0 size-mismatched"):
+        load_sam("vit_b", tmp_path / "renamed.pth", builder=build_tiny_sam)
+
+
+def test_unreadable_or_pickled_code_checkpoint_is_input_error(tmp_path: Path) -> None:
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="cannot read"):
+        read_state_dict(tmp_path / "junk.pth")
+    torch.save({"weights": [1, 2]}, tmp_path / "list.pth")
+    with pytest.raises(InputError, match="not a state dict"):
+        read_state_dict(tmp_path / "list.pth")
+
+
+def test_sam_labeler_soft_output(tiny_checkpoint: Path) -> None:
+    labeler = SamLabeler.from_config(
+        SamConfig(model_type="vit_b", checkpoint=str(tiny_checkpoint), device="cpu"), builder=build_tiny_sam
+    )
+    image, prompts = _prompts()
+    state = labeler.prepare(image)
+    assert state.input_size == (38, 64) and state.original_size == (48, 80)
+    probability = labeler.predict(state, prompts)
+    assert probability.shape == (48, 80) and probability.dtype == np.float32
+    assert np.all(np.isfinite(probability)) and probability.min() >= 0 and probability.max() <= 1
+    assert len(np.unique(probability)) > 10  # soft, not a binary mask
+    again = labeler.predict(state, prompts)  # the state is reusable: no hidden per-image state
+    assert np.array_equal(again, probability)
+
+
+@pytest.mark.parametrize(("kind", "use_box"), [("scribble", False), ("point", False), ("point", True)])
+def test_sam_labeler_matches_official_predictor(tiny_checkpoint: Path, kind: str, use_box: bool) -> None:
+    """Same model, fp32: our labeler equals sigmoid(SamPredictor logits), with SAM's multimask policy."""
+    model = load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam)
+    image, prompts = _prompts(kind, use_box)
+    ours = SamLabeler(model, bf16=False).label(image, prompts)
+    predictor = SamPredictor(model)
+    predictor.set_image(image)
+    logits, iou, _ = predictor.predict(
+        point_coords=prompts.points,
+        point_labels=prompts.labels,
+        box=prompts.box,
+        multimask_output=prompts.multimask,
+        return_logits=True,
+    )
+    assert len(logits) == (3 if kind == "point" and not use_box else 1)
+    expected = 1 / (1 + np.exp(-logits[int(np.argmax(iou))]))
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_sam_labeler_in_views_runs_on_non_square_images(tiny_checkpoint: Path) -> None:
+    labeler = SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), bf16=False)
+    image, prompts = _prompts()
+    for name in ("identity", "hflip_rot90", "scale0.5", "rot90_scale2"):
+        view = parse_view(name)
+        moved = prompts_in_view(prompts, view)
+        assert moved.size == view.view_size((48, 80))
+        back = label_in_view(labeler, image, prompts, view)
+        assert back.shape == (48, 80) and np.all(np.isfinite(back))
+
+
+def test_bf16_autocast_agrees_with_fp32(tiny_checkpoint: Path) -> None:
+    model = load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam)
+    image, prompts = _prompts()
+    fp32 = SamLabeler(model, bf16=False).label(image, prompts)
+    labeler = SamLabeler(model, bf16=True)
+    labeler.bf16 = True  # force autocast even where the CPU only emulates bf16 (slow on big models, fine here)
+    bf16 = labeler.label(image, prompts)
+    assert np.abs(bf16 - fp32).mean() < 0.02
+    a, b = fp32 >= 0.5, bf16 >= 0.5
+    union = (a | b).sum()
+    assert union == 0 or (a & b).sum() / union >= 0.9
