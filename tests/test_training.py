@@ -111,6 +111,10 @@ def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     assert a["step"] == b["step"] and a["history"][-1]["train_loss"] == b["history"][-1]["train_loss"]
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
+    best_a = load_checkpoint(tmp_path / "straight" / "model" / "model.pt")
+    best_b = load_checkpoint(tmp_path / "resumed" / "model" / "model.pt")
+    assert best_a["epoch"] == best_b["epoch"]
+    assert all(torch.equal(value, best_b["model"][key]) for key, value in best_a["model"].items())
     for key in ("best_epoch", "best_val_mae", "final_train_loss", "epochs"):
         assert straight[key] == resumed[key]
 

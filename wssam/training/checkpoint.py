@@ -4,8 +4,9 @@
   ``epoch`` (1-based), ``val_mae``, ``val_loss``, ``fingerprint`` (of the training data). Enough to rebuild the
   network without params.yaml.
 - ``last.pt`` (the end of the last finished epoch, for resuming): the same keys plus ``optimizer``, ``step``
-  (global optimisation steps done), ``best`` (best epoch's scores), ``best_model`` (its weights), ``history``
-  (per-epoch metrics), ``seconds`` (training time so far) and ``rng`` (torch, numpy and Python generator states).
+  (global optimisation steps done), ``best`` (best epoch's scores), ``best_model`` (its weights, or None when the
+  best epoch is this one: then they are ``model``), ``history`` (per-epoch metrics), ``seconds`` (training time so
+  far) and ``rng`` (torch, numpy and Python generator states). Metrics use 1-based epochs.
 
 Files are written atomically and read with ``weights_only=True`` (no arbitrary pickles).
 """

@@ -167,7 +167,7 @@ def train(
     step = state["step"] if state else 0
     history: list[dict[str, float]] = list(state["history"]) if state else []
     best: dict[str, Any] = dict(state["best"]) if state else {"epoch": 0, "val_mae": math.inf, "val_loss": math.inf}
-    best_model = state["best_model"] if state else None
+    best_model = (state["best_model"] if state["best_model"] is not None else state["model"]) if state else None
     seconds_before = float(state["seconds"]) if state else 0.0
 
     live = Live(dir=str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None)
@@ -210,7 +210,7 @@ def train(
                 "optimizer": optimizer.state_dict(),
                 "step": step,
                 "best": best,
-                "best_model": best_model,
+                "best_model": None if best["epoch"] == epoch + 1 else best_model,  # None: same as "model"
                 "history": history,
                 "seconds": seconds,
                 "rng": rng_states(),

@@ -1,0 +1,57 @@
+"""Train the segmentation network on the kept images with their pseudo labels, entropy weights and scribbles.
+
+Reads the usable rows of the training manifest and --scored-dir (selection.csv, labels/, weights/); holds out
+train.val_fraction of the kept TRAINING images for checkpoint selection (validation against pseudo labels only).
+Writes --output/model.pt (best epoch), --output/last.pt (resume point: a rerun with the same params and data
+continues from it), dvclive logs in --log-dir and a summary to --metrics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wssam.cli import reports_input_errors
+from wssam.config import load_section
+from wssam.training.config import TrainConfig, check_train_config
+from wssam.training.loop import train
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+@reports_input_errors
+def main(
+    params: Annotated[Path, typer.Option(help="Parameter file (section train).")] = Path("params.yaml"),
+    manifest: Annotated[Path, typer.Option(help="Training manifest written by prepare.")] = Path(
+        "data/prepared/train/manifest.csv"
+    ),
+    scored_dir: Annotated[Path, typer.Option(help="Scored pseudo labels: selection.csv, labels/, weights/.")] = Path(
+        "data/pseudo_labels/scored"
+    ),
+    output: Annotated[Path, typer.Option(help="Checkpoint folder (model.pt, last.pt).")] = Path("data/model"),
+    log_dir: Annotated[Path, typer.Option(help="dvclive log folder.")] = Path("data/train_log"),
+    metrics: Annotated[Path, typer.Option(help="Training summary JSON.")] = Path("metrics/train.json"),
+) -> None:
+    """Train the segmentation network on the kept images with their pseudo labels, entropy weights and scribbles."""
+    config = check_train_config(load_section(TrainConfig, "train", params))
+    summary = train(
+        config=config,
+        manifest=manifest,
+        scored_dir=scored_dir,
+        output_dir=output,
+        log_dir=log_dir,
+        metrics_path=metrics,
+    )
+    print(
+        f"trained {config.model}/{config.backbone} ({summary['params_millions']} M parameters) for {summary['epochs']}"
+        f" epochs on {summary['train_images']} images ({summary['val_images']} held out) in {summary['seconds']} s;"
+        f" best epoch {summary['best_epoch']}, val MAE {summary['best_val_mae']}"
+    )
+    print(f"wrote {output / 'model.pt'}, {output / 'last.pt'}, {log_dir} and {metrics}")
+
+
+if __name__ == "__main__":
+    app()
