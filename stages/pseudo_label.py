@@ -1,0 +1,46 @@
+"""Pseudo-label the training images in one augmentation view (one DVC stage per view).
+
+For every usable image of the manifest: prompts from its sparse labels, the image and prompts moved into the
+view, the labeler (random walker or SAM, per params.yaml) asked, and its probability map brought back to the
+original frame, written as an 8-bit PNG <output>/<name>.png.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wssam.cli import reports_input_errors
+from wssam.config import load_section
+from wssam.labelers.sam_setup import reexec_with_allocator_tunables
+from wssam.pseudo_labeling import PseudoLabelConfig, pseudo_label_view
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+@reports_input_errors
+def main(
+    view: Annotated[str, typer.Option(help="View name, e.g. identity, hflip_rot90, scale0.5.")],
+    output: Annotated[Path, typer.Option(help="Folder for the view's probability maps (replaced).")],
+    params: Annotated[Path, typer.Option(help="Parameter file; reads its pseudo_label section.")] = Path("params.yaml"),
+    manifest: Annotated[Path, typer.Option(help="Training manifest written by prepare.")] = Path(
+        "data/prepared/train/manifest.csv"
+    ),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Pseudo-label the training images in one augmentation view (see the module docstring)."""
+    config = load_section(PseudoLabelConfig, "pseudo_label", params)
+    summary = pseudo_label_view(manifest=manifest, view=view, output=output, config=config, progress=progress)
+    rate = summary.images / summary.seconds if summary.seconds > 0 else float("inf")
+    print(
+        f"pseudo_label {summary.view}: {summary.images} maps with {config.labeler} in {summary.output} "
+        f"({summary.seconds:.1f} s, {rate:.2f} images/s)"
+    )
+
+
+if __name__ == "__main__":
+    reexec_with_allocator_tunables()
+    app()

@@ -1,0 +1,141 @@
+"""The pseudo_label stage: core function with both labelers, the CLI, validation and the staged output folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from sam_helpers import build_tiny_sam, save_tiny_checkpoint, write_training_set
+
+from wssam.config import from_mapping, read_params
+from wssam.io import InputError, read_grey, read_probability
+from wssam.labelers.sam import SamLabeler, load_sam
+from wssam.pseudo_labeling import PseudoLabelConfig, pseudo_label_view, staged_folder
+
+ROOT = Path(__file__).parents[1]
+
+
+def _config(**changes: object) -> PseudoLabelConfig:
+    section = read_params(ROOT / "params.yaml")["pseudo_label"]
+    section.update(changes)
+    return from_mapping(PseudoLabelConfig, section, "pseudo_label")
+
+
+def test_params_yaml_section_loads() -> None:
+    config = _config()
+    assert config.labeler in ("random_walker", "sam") and len(config.views) == 12
+
+
+def test_random_walker_view_writes_original_size_maps(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=3, unusable=1)
+    out = tmp_path / "views" / "hflip_rot90"
+    summary = pseudo_label_view(manifest=manifest, view="hflip_rot90", output=out, config=_config(), progress=False)
+    assert summary.images == 2
+    assert sorted(p.name for p in out.iterdir()) == ["img00.png", "img01.png"]  # the unusable row is skipped
+    for index, name in enumerate(["img00", "img01"]):
+        probability = read_probability(out / f"{name}.png")
+        assert probability.shape == (40 + 8 * index, 64 + 4 * index)
+        assert probability.max() == 1.0 and probability.min() == 0.0
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_views_agree_for_random_walker(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=1)
+    maps = {}
+    for view in ("identity", "rot270", "hflip_rot180"):
+        pseudo_label_view(manifest=manifest, view=view, output=tmp_path / view, config=_config(), progress=False)
+        maps[view] = read_grey(tmp_path / view / "img00.png").astype(int)
+    for view in ("rot270", "hflip_rot180"):
+        assert np.mean(np.abs(maps[view] - maps["identity"]) <= 2) >= 0.99
+
+
+def test_point_labels(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=2, kind="point")
+    summary = pseudo_label_view(
+        manifest=manifest, view="scale0.5", output=tmp_path / "out", config=_config(), progress=False
+    )
+    assert summary.images == 2
+
+
+def test_sam_through_the_stage_core(tmp_path: Path) -> None:
+    """The tiny SAM goes through the same checkpoint loader and the real per-view loop."""
+    manifest = write_training_set(tmp_path / "train", count=2)
+    checkpoint = save_tiny_checkpoint(tmp_path / "tiny.pth")
+    config = _config(labeler="sam", sam={"model_type": "vit_b", "checkpoint": str(checkpoint), "device": "cpu"})
+    labeler = SamLabeler.from_config(config.sam, builder=build_tiny_sam)
+    out = tmp_path / "rot90_scale2"
+    summary = pseudo_label_view(
+        manifest=manifest, view="rot90_scale2", output=out, config=config, labeler=labeler, progress=False
+    )
+    assert summary.images == 2
+    assert read_probability(out / "img01.png").shape == (48, 68)
+    same = SamLabeler(load_sam("vit_b", checkpoint, builder=build_tiny_sam), bf16=False)
+    pseudo_label_view(
+        manifest=manifest, view="rot90_scale2", output=tmp_path / "again", config=config, labeler=same, progress=False
+    )
+    for name in ("img00", "img01"):
+        assert np.array_equal(read_grey(out / f"{name}.png"), read_grey(tmp_path / "again" / f"{name}.png"))
+
+
+def test_sam_without_checkpoint_fails_before_work(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=1)
+    config = _config(labeler="sam", sam={"model_type": "vit_h", "checkpoint": str(tmp_path / "none.pth")})
+    with pytest.raises(InputError, match="sam_vit_h_4b8939.pth"):
+        pseudo_label_view(manifest=manifest, view="identity", output=tmp_path / "out", config=config)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_view_fails_before_work(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=1)
+    with pytest.raises(InputError, match="unknown token 'spin'"):
+        pseudo_label_view(manifest=manifest, view="hflip_spin", output=tmp_path / "out", config=_config())
+    with pytest.raises(InputError, match="view 'rot45'"):
+        pseudo_label_view(
+            manifest=manifest, view="identity", output=tmp_path / "out", config=_config(views=["identity", "rot45"])
+        )
+
+
+def test_staged_folder_replaces_or_keeps(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.png").write_bytes(b"x")
+    with pytest.raises(RuntimeError), staged_folder(out) as staging:
+        (staging / "new.png").write_bytes(b"y")
+        raise RuntimeError("interrupted")
+    assert [p.name for p in out.iterdir()] == ["stale.png"]  # an interrupted run leaves the old folder
+    with staged_folder(out) as staging:
+        (staging / "new.png").write_bytes(b"y")
+    assert [p.name for p in out.iterdir()] == ["new.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def _run_cli(tmp_path: Path, section: dict, view: str) -> subprocess.CompletedProcess[str]:
+    params = read_params(ROOT / "params.yaml")
+    params["pseudo_label"].update(section)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    manifest = write_training_set(tmp_path / "train", count=2)
+    command = [sys.executable, str(ROOT / "stages" / "pseudo_label.py"), "--params", str(tmp_path / "params.yaml")]
+    command += ["--manifest", str(manifest), "--view", view, "--output", str(tmp_path / "views" / view)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+
+
+def test_cli_random_walker(tmp_path: Path) -> None:
+    result = _run_cli(tmp_path, {"labeler": "random_walker"}, "hflip_scale0.5")
+    assert result.returncode == 0, result.stderr
+    assert "pseudo_label hflip_scale0.5: 2 maps" in result.stdout
+    assert len(list((tmp_path / "views" / "hflip_scale0.5").glob("*.png"))) == 2
+
+
+def test_cli_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
+    section = {
+        "labeler": "sam",
+        "sam": {"model_type": "vit_l", "checkpoint": "nowhere/x.pth", "device": "cpu", "bf16": True},
+    }
+    result = _run_cli(tmp_path, section, "identity")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "sam_vit_l_0b3195.pth" in result.stderr and "Traceback" not in result.stderr
