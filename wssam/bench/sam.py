@@ -1,0 +1,118 @@
+"""Benchmark of the SAM labeler: ``python -m wssam.bench sam [--images 2] [--views 3] [--model-type vit_b]``.
+
+On the same random images and prompts, with one model of random weights (no download), it times side by side:
+
+(a) ``encoder_s``: the bare image-encoder forward per image, at the precision the labeler uses;
+(b) ``per_view_s``: this project's whole per-view work (view transform, prepare, predict, map back);
+(c) ``naive_s``: a naive loop per view: a fresh ``SamPredictor`` in fp32 with default settings
+    (``set_image`` + ``predict`` with three masks, binary output), also mapped back.
+
+The last line is ``per_view_s=<b> encoder_s=<a> naive_s=<c> overhead=<b/a> speedup=<c/b>``. The process restarts
+itself once with the glibc allocator tunables (see :mod:`wssam.labelers.sam_setup`); all three share them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from segment_anything import SamPredictor, sam_model_registry
+
+from wssam.labelers.sam import SamLabeler, bf16_is_fast
+from wssam.labelers.sam_setup import MODEL_TYPES, reexec_with_allocator_tunables
+from wssam.prompts import PromptConfig, Prompts, prompts_from_sparse, prompts_in_view
+from wssam.pseudo_labeling import DEFAULT_VIEWS, label_in_view
+from wssam.views import View, parse_view
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m wssam.bench sam", description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2, help="random images (default 2)")
+    parser.add_argument("--views", type=int, default=3, help="first N default views per image (default 3)")
+    parser.add_argument("--model-type", choices=MODEL_TYPES, default="vit_b")
+    parser.add_argument("--image-size", type=int, default=1024, help="side of the random images, pixels")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="labeler encoder precision: auto = bf16 where the hardware has it (the labeler's default)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def random_example(size: int, rng: np.random.Generator, name: str) -> tuple[np.ndarray, Prompts]:
+    """A random smooth RGB image (size, size, 3) and scribble prompts (a fg stroke in the middle, a bg frame)."""
+    coarse = rng.integers(0, 256, size=(size // 32 + 1, size // 32 + 1, 3)).astype(np.uint8)
+    image = np.kron(coarse, np.ones((32, 32, 1), dtype=np.uint8))[:size, :size]
+    image = np.clip(image.astype(np.int16) + rng.integers(-20, 21, size=image.shape), 0, 255).astype(np.uint8)
+    sparse = np.zeros((size, size), dtype=np.uint8)
+    sparse[size // 2 - 2 : size // 2 + 2, size // 4 : 3 * size // 4] = 1
+    sparse[4:8, 4:-4] = 2
+    sparse[4:-4, 4:8] = 2
+    prompts = prompts_from_sparse(sparse, kind="scribble", name=name, seed=0, config=PromptConfig())
+    return image, prompts
+
+
+def naive_view(model: torch.nn.Module, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
+    """The naive per-view loop: a fresh SamPredictor, fp32, default predict settings, mask mapped back."""
+    predictor = SamPredictor(model)
+    moved = prompts_in_view(prompts, view)
+    predictor.set_image(view.apply_image(image))
+    masks, scores, _ = predictor.predict(point_coords=moved.points, point_labels=moved.labels, box=moved.box)
+    return view.invert_map(masks[int(np.argmax(scores))].astype(np.float32), image.shape[:2])
+
+
+def timed(function: Callable[..., Any], *args: Any) -> tuple[float, Any]:
+    """Seconds taken by ``function(*args)`` and its result."""
+    start = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - start, result
+
+
+def main(argv: list[str]) -> None:
+    reexec_with_allocator_tunables()
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    model = sam_model_registry[args.model_type](checkpoint=None).eval()
+    labeler = SamLabeler(model, bf16=args.precision != "fp32")
+    if args.precision == "bf16":
+        labeler.bf16 = True
+    print(
+        f"{args.model_type} random weights, {torch.get_num_threads()} threads, encoder "
+        f"{'bf16 autocast' if labeler.bf16 else 'fp32'} (native bf16: {bf16_is_fast(labeler.device)})",
+        flush=True,
+    )
+    rng = np.random.default_rng(args.seed)
+    examples = [random_example(args.image_size, rng, f"bench{i}") for i in range(args.images)]
+    views = [parse_view(name) for name in DEFAULT_VIEWS[: args.views]]
+
+    def encoder(image: np.ndarray) -> torch.Tensor:
+        resized = labeler.transform.apply_image(image)
+        tensor = model.preprocess(torch.as_tensor(resized).permute(2, 0, 1)[None].float())
+        with torch.inference_mode(), labeler._autocast():
+            seconds, _ = timed(model.image_encoder, tensor)
+        return seconds
+
+    encoder(examples[0][0])  # warm-up of the labeler's precision
+    with torch.inference_mode():
+        model.image_encoder(torch.zeros(1, 3, 1024, 1024))  # warm-up of fp32 for the naive loop
+    encoder_times, view_times, naive_times = [], [], []
+    for image, prompts in examples:
+        encoder_times.append(encoder(image))
+        print(f"encoder {encoder_times[-1]:.2f} s", flush=True)
+        for view in views:
+            seconds, _ = timed(label_in_view, labeler, image, prompts, view)
+            view_times.append(seconds)
+            seconds, _ = timed(naive_view, model, image, prompts, view)
+            naive_times.append(seconds)
+            print(f"view {view.name}: ours {view_times[-1]:.2f} s, naive {naive_times[-1]:.2f} s", flush=True)
+    per_view, encoder_s, naive_s = (float(np.mean(t)) for t in (view_times, encoder_times, naive_times))
+    print(
+        f"per_view_s={per_view:.3f} encoder_s={encoder_s:.3f} naive_s={naive_s:.3f} "
+        f"overhead={per_view / encoder_s:.3f} speedup={naive_s / per_view:.3f}"
+    )
