@@ -31,7 +31,12 @@ def main(
     ),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Pseudo-label the training images in one augmentation view (see the module docstring)."""
+    """Pseudo-label the usable training images in one augmentation view.
+
+    Prompts come from each image's sparse labels (same points for every view); the image and prompts are moved
+    into the view, the labeler of params.yaml (random_walker or sam) answers, and its probability map is brought
+    back to the original frame and written as an 8-bit PNG OUTPUT/<name>.png. OUTPUT is replaced as a whole.
+    """
     config = load_section(PseudoLabelConfig, "pseudo_label", params)
     summary = pseudo_label_view(manifest=manifest, view=view, output=output, config=config, progress=progress)
     rate = summary.images / summary.seconds if summary.seconds > 0 else float("inf")
