@@ -83,3 +83,10 @@ def test_build_labeler_registry() -> None:
     assert isinstance(labeler, RandomWalkerLabeler)
     with pytest.raises(InputError, match="pseudo_label.labeler"):
         build_labeler(PseudoLabelConfig(labeler="magic"))
+
+
+def test_conjugate_gradient_mode_agrees_with_direct_solve() -> None:
+    image, prompts = _example()
+    direct = RandomWalkerLabeler(RandomWalkerConfig(mode="bf")).label(image, prompts)
+    iterative = RandomWalkerLabeler(RandomWalkerConfig(mode="cg_j", tol=1e-4)).label(image, prompts)
+    assert np.mean(np.abs(direct - iterative) <= 2 / 255) >= 0.99
