@@ -48,6 +48,7 @@ class TrainConfig:
     backbone: str = field(default="resnet18", metadata=choices("resnet18", "resnet50"))
     backbone_weights: str = "none"
     grouping: bool = True
+    width: int = field(default=0, metadata=bounds(ge=0))
     seed: int = field(default=0, metadata=bounds(ge=0))
     epochs: int = field(default=12, metadata=bounds(ge=1))
     batch_size: int = field(default=8, metadata=bounds(ge=1))

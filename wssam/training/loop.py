@@ -53,9 +53,13 @@ ModelBuilder = Callable[[TrainConfig], nn.Module]
 
 
 def build_network(config: TrainConfig) -> nn.Module:
-    """The network named by ``config`` (model, backbone, backbone weights, grouping)."""
+    """The network named by ``config`` (model, backbone, backbone weights, grouping, width; width 0 = paper size)."""
     return build_model(
-        config.model, backbone=config.backbone, backbone_weights=config.backbone_weights, grouping=config.grouping
+        config.model,
+        backbone=config.backbone,
+        backbone_weights=config.backbone_weights,
+        grouping=config.grouping,
+        width=config.width or None,
     )
 
 

@@ -1,0 +1,139 @@
+"""End to end: the real ``dvc.yaml`` on a tiny configuration, in a temporary copy of the repository.
+
+Checks that every stage runs, that every metrics file exists with finite values, that a second ``dvc repro`` runs
+nothing, and that changing only ``score.tau`` reruns ``score`` and what follows but not the ``pseudo_label`` stages.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "prepare": {"synthetic": {"image_size": 64, "train_images": 10, "test_images": 4}},
+    "pseudo_label": {"views": ["identity", "hflip_rot90"]},
+    "score": {"tau": 1.0},
+    "train": {"epochs": 1, "batch_size": 4, "image_size": 64},
+}
+
+
+def _merge(base: dict, update: dict) -> dict:
+    for key, value in update.items():
+        if isinstance(value, dict):
+            _merge(base.setdefault(key, {}), value)
+        else:
+            base[key] = value
+    return base
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="wssam tests",
+        GIT_AUTHOR_EMAIL="tests@wssam.invalid",
+        GIT_COMMITTER_NAME="wssam tests",
+        GIT_COMMITTER_EMAIL="tests@wssam.invalid",
+    )
+    return env
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    result = subprocess.run(args, cwd=cwd, env=_environment(), capture_output=True, text=True, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{output[-4000:]}"
+    return output
+
+
+def _dvc(*args: str, cwd: Path) -> str:
+    return _run([sys.executable, "-m", "dvc", *args], cwd)
+
+
+def _copy_project(destination: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for relative in listed:
+        source = REPO / relative
+        if source.is_file():
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def _set_params(project: Path, update: dict) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump(_merge(params, update), sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed; the DVC pipeline needs a git repository")
+    root = tmp_path_factory.mktemp("pipeline") / "wssam"
+    _copy_project(root)
+    _set_params(root, TINY)
+    _run(["git", "init", "-q"], root)
+    _run(["git", "add", "-A"], root)
+    _run(["git", "commit", "-qm", "tiny configuration"], root)
+    _dvc("repro", cwd=root)
+    return root
+
+
+def _finite_numbers(data: object) -> list[float]:
+    if isinstance(data, dict):
+        return [x for value in data.values() for x in _finite_numbers(value)]
+    if isinstance(data, list):
+        return [x for value in data for x in _finite_numbers(value)]
+    if isinstance(data, (int, float)) and not isinstance(data, bool):
+        assert math.isfinite(data), "a metric is not finite"
+        return [float(data)]
+    return []
+
+
+def test_every_metrics_file_exists_with_finite_values(project: Path) -> None:
+    test_sets = yaml.safe_load((project / "params.yaml").read_text())["prepare"]["test_sets"]
+    expected = ["pseudo_labels.json", "train.json", *[f"{name}.json" for name in test_sets]]
+    for name in expected:
+        metrics = json.loads((project / "metrics" / name).read_text())
+        assert _finite_numbers(metrics), f"metrics/{name} holds no number"
+    for name in test_sets:
+        evaluation = json.loads((project / "metrics" / f"{name}.json").read_text())
+        assert set(evaluation) == {
+            "Smeasure",
+            "wFmeasure",
+            "MAE",
+            "adpEm",
+            "meanEm",
+            "maxEm",
+            "adpFm",
+            "meanFm",
+            "maxFm",
+        }
+        assert list((project / "data" / "predictions" / name).glob("*.png"))
+    assert json.loads((project / "metrics" / "train.json").read_text())["params_millions"] > 0
+
+
+def test_second_repro_runs_nothing(project: Path) -> None:
+    output = _dvc("repro", cwd=project)
+    assert "Running stage" not in output
+
+
+def test_changing_tau_reruns_score_but_not_labelling(project: Path) -> None:
+    _set_params(project, {"score": {"tau": 0.9}})
+    output = _dvc("repro", cwd=project)
+    assert "Running stage 'score'" in output
+    assert "Running stage 'pseudo_label@" not in output
+    assert "Running stage 'prepare'" not in output
