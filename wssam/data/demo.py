@@ -7,9 +7,10 @@ the SAME mean colour, with the same contrast, so a global grey-level threshold f
 
 - texture statistics: the two regions use different noise scales and orientations (fine vs coarse, oriented
   stripes vs isotropic blobs);
-- a small, consistent chromatic shift of the object (the grey level is unchanged);
-- a faint darker rim along the object's outline, blurred over a couple of pixels (a weak edge, like the
-  shading at a real object's border).
+- a small chromatic shift of the object, consistent across the dataset (objects lean warm; the grey level is
+  unchanged), and a tendency (not a rule) for the object to carry the finer texture;
+- a darker rim along the object's outline, about two pixels wide (a soft edge, like the shading at a real
+  object's border: the cue that edge-aware propagation from scribbles relies on).
 
 That keeps the task learnable for a small CNN and lets an edge-aware propagation (random walker) seeded by
 scribbles recover most of the object, while staying hard for global intensity rules.
@@ -34,6 +35,9 @@ RIM_DEPTH = 60.0  # how much darker the object's outline is, grey levels
 RIM_SIGMA = 0.7  # blur of the rim, pixels
 FINE_SCALES = (1.3, 2.0)  # noise smoothing (pixels) of the fine texture
 COARSE_SCALES = (3.0, 5.0)  # noise smoothing (pixels) of the coarse texture
+OBJECT_HUE = (1.0, 0.0, -1.0)  # objects lean warm (more red, less blue) ...
+HUE_JITTER = 0.35  # ... with this much random jitter of the direction per image
+OBJECT_FINE_PROBABILITY = 0.75  # share of images whose object has the finer texture
 SHAPE_KINDS = ("blob", "ellipse", "elongated")
 
 
@@ -134,17 +138,24 @@ def oriented_noise(size: int, rng: np.random.Generator, scale: float, anisotropy
 
 
 def _chroma_direction(rng: np.random.Generator) -> np.ndarray:
-    """A unit RGB vector orthogonal to grey (1, 1, 1): shifting along it keeps the mean grey level."""
-    vector = rng.standard_normal(3)
+    """A unit RGB vector orthogonal to grey (1, 1, 1), so shifting along it keeps the mean grey level.
+
+    It is the dataset-wide ``OBJECT_HUE`` direction (objects slightly warmer) plus a small random jitter: a
+    consistent but subtle cue that a network can learn and a grey-level threshold cannot see.
+    """
+    vector = np.asarray(OBJECT_HUE, dtype=np.float64) + HUE_JITTER * rng.standard_normal(3)
     vector -= vector.mean()
     return vector / np.linalg.norm(vector)
 
 
 def _texture_pair(rng: np.random.Generator) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(scale, anisotropy) for the background and the object: one fine, one coarse, in random order."""
+    """(scale, anisotropy) for the background and the object: one fine, one coarse.
+
+    The object gets the fine texture with probability ``OBJECT_FINE_PROBABILITY`` (a tendency, not a rule).
+    """
     fine = (rng.uniform(*FINE_SCALES), rng.uniform(1.0, 2.5))
     coarse = (rng.uniform(*COARSE_SCALES), rng.uniform(1.0, 2.5))
-    return (fine, coarse) if rng.random() < 0.5 else (coarse, fine)
+    return (coarse, fine) if rng.random() < OBJECT_FINE_PROBABILITY else (fine, coarse)
 
 
 def render_image(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
