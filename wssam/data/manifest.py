@@ -66,7 +66,7 @@ def read_manifest(path: str | os.PathLike[str], *, usable_only: bool = False) ->
         raise InputError(f"{path}: not a wssam manifest (missing columns {missing}); rerun the prepare stage")
     table["name"] = table["name"].astype(str)
     for column in ("sparse_kind", "sparse_source", "note"):
-        table[column] = table[column].fillna("").astype(str)
+        table[column] = table[column].astype(object).fillna("").astype(str)
     table["usable"] = table["usable"].astype(str).str.lower().isin(["true", "1"])
     for column in PATH_COLUMNS:
         table[column] = [path.parent / value if isinstance(value, str) and value else None for value in table[column]]
