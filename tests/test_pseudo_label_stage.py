@@ -12,9 +12,9 @@ import yaml
 from sam_helpers import build_tiny_sam, save_tiny_checkpoint, write_training_set
 
 from wssam.config import from_mapping, read_params
-from wssam.io import InputError, read_grey, read_probability
+from wssam.io import InputError, read_grey, read_probability, staged_folder
 from wssam.labelers.sam import SamLabeler, load_sam
-from wssam.pseudo_labeling import PseudoLabelConfig, pseudo_label_view, staged_folder
+from wssam.pseudo_labeling import PseudoLabelConfig, pseudo_label_view
 
 ROOT = Path(__file__).parents[1]
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from wssam.data.manifest import write_manifest
-from wssam.io import InputError, read_probability, write_png, write_probability
+from wssam.io import InputError, read_probability, staged_folder, write_png, write_probability
 from wssam.scoring.entropy import pixel_weights
-from wssam.scoring.score import ScoreConfig, read_view_names, score_dataset, staged_folder
+from wssam.scoring.score import ScoreConfig, read_view_names, score_dataset
 
 REPO = Path(__file__).parents[1]
 VIEWS = ("identity", "hflip", "rot90")

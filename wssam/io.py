@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +51,33 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextmanager
+def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a fresh temporary sibling folder of ``target``; on success it replaces ``target`` as a whole.
+
+    On an exception the temporary folder is deleted and ``target`` is left as it was, so an interrupted run never
+    leaves a half-written folder that a rerun would trust.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(0o755)
+    try:
+        yield tmp
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        had_old = target.exists()
+        if had_old:
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if had_old and old.is_dir():
+            shutil.rmtree(old)
+        elif had_old:
+            old.unlink()
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _open_image(path: Path) -> Image.Image:

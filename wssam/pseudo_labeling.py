@@ -10,11 +10,7 @@ a half folder that a rerun (or DVC) would trust.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +20,7 @@ from tqdm import tqdm
 
 from wssam.config import choices
 from wssam.data.manifest import read_manifest
-from wssam.io import InputError, read_label_map, read_rgb, write_probability
+from wssam.io import InputError, read_label_map, read_rgb, staged_folder, write_probability
 from wssam.labelers import LABELERS, Labeler, build_labeler
 from wssam.labelers.base import checked_probability
 from wssam.labelers.random_walker import RandomWalkerConfig
@@ -104,26 +100,6 @@ def label_in_view(labeler: Labeler, image: np.ndarray, prompts: Prompts, view: V
     probability = labeler.predict(labeler.prepare(view_image), view_prompts)
     probability = checked_probability(probability, view_image.shape[:2], f"{labeler.name} in view {view.name}")
     return view.invert_map(probability, image.shape[:2])
-
-
-@contextmanager
-def staged_folder(output: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a fresh temporary sibling of ``output``; on success it replaces ``output`` (old content removed)."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
-    try:
-        yield staging
-        if output.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".old", dir=output.parent))
-            os.replace(output, old / output.name)
-            os.replace(staging, output)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, output)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 def pseudo_label_view(

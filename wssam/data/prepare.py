@@ -14,13 +14,10 @@ renamed into place at the end, so an interrupted run leaves nothing that a rerun
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +30,7 @@ from wssam.data.datasets import GT_DIR, IMAGES_DIR, SPARSE_DIRS, RealDataset, sc
 from wssam.data.demo import demo_samples
 from wssam.data.manifest import MANIFEST_NAME, write_manifest
 from wssam.data.simulate import SPARSE_KINDS, simulate_sparse
-from wssam.io import InputError, atomic_path, read_gt, read_label_map, write_png
+from wssam.io import InputError, atomic_path, read_gt, read_label_map, staged_folder, write_png
 from wssam.labels import BACKGROUND, FOREGROUND
 
 SYNTHETIC = "synthetic"
@@ -121,23 +118,6 @@ def source_warnings(config: PrepareConfig, raw_dir: Path) -> list[str]:
         for key, source in sources
         if source != SYNTHETIC and not Path(source).resolve().is_relative_to(raw)
     ]
-
-
-@contextmanager
-def staging_folder(target: Path) -> Iterator[Path]:
-    """Yield an empty temporary sibling of ``target``; on success replace ``target`` by it, else delete it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield staging
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-        elif target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 def _row(
@@ -249,7 +229,7 @@ def prepare_datasets(
             data = scan_dataset(Path(source), require_gt=not train, use_sparse=train, max_images=config.max_images)
         scanned.append((name, role, source, data))
     summaries = []
-    with staging_folder(Path(output)) as staging:
+    with staged_folder(Path(output)) as staging:
         for name, role, source, data in scanned:
             folder = staging / "train" if role == "train" else staging / "test" / name
             folder.mkdir(parents=True)

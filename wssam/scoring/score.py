@@ -18,11 +18,7 @@ and a metrics JSON (see :func:`summarise`).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +35,7 @@ from wssam.io import (
     probability_to_uint8,
     read_gt,
     read_probability,
+    staged_folder,
     write_json,
     write_png,
     write_table,
@@ -74,33 +71,6 @@ def read_view_names(params_path: str | os.PathLike[str]) -> tuple[str, ...]:
     if duplicates:
         raise InputError(f"parameter 'pseudo_label.views' lists '{duplicates[0]}' twice; list each view once")
     return tuple(views)
-
-
-@contextmanager
-def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a fresh temporary sibling folder of ``target``; on success it replaces ``target`` as a whole.
-
-    On an exception the temporary folder is deleted and ``target`` is left as it was, so an interrupted run never
-    leaves a half-written folder that a rerun would trust.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    tmp.chmod(0o755)
-    try:
-        yield tmp
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        had_old = target.exists()
-        if had_old:
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if had_old and old.is_dir():
-            shutil.rmtree(old)
-        elif had_old:
-            old.unlink()
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def view_map_path(views_dir: Path, view: str, name: str) -> Path:

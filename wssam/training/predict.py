@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wssam.data.manifest import read_manifest
-from wssam.io import InputError, probability_to_uint8, read_rgb, write_png
+from wssam.io import InputError, probability_to_uint8, read_rgb, staged_folder, write_png
 from wssam.models import OUTPUT_NAMES
 from wssam.training.checkpoint import load_checkpoint
 from wssam.training.config import PredictConfig, TrainConfig, train_config_from_dict
@@ -80,22 +77,6 @@ def predict_images(model: nn.Module, images: list[np.ndarray], size: int, device
         resized = F.interpolate(probability[None], size=image.shape[:2], mode="bilinear", align_corners=False)
         maps.append(resized[0, 0].clamp(0.0, 1.0).cpu().numpy())
     return maps
-
-
-@contextmanager
-def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield an empty temporary sibling of ``target``; on success it replaces ``target`` whole, else it is removed."""
-    target = Path(target)
-    staging = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def predict_dataset(
