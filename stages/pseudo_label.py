@@ -38,6 +38,8 @@ def main(
     back to the original frame and written as an 8-bit PNG OUTPUT/<name>.png. OUTPUT is replaced as a whole.
     """
     config = load_section(PseudoLabelConfig, "pseudo_label", params)
+    if config.labeler == "sam" and __name__ == "__main__":
+        reexec_with_allocator_tunables()  # SAM's encoder needs the allocator settings; glibc reads them at start
     summary = pseudo_label_view(manifest=manifest, view=view, output=output, config=config, progress=progress)
     rate = summary.images / summary.seconds if summary.seconds > 0 else float("inf")
     print(
@@ -47,5 +49,4 @@ def main(
 
 
 if __name__ == "__main__":
-    reexec_with_allocator_tunables()
     app()

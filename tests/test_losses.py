@@ -136,3 +136,9 @@ def test_total_loss_combines_terms_with_weights() -> None:
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert parts["total"] == pytest.approx(loss.item())
     assert parts["uncertainty"] == pytest.approx(uncertainty_loss(outputs["p1"]).item())
+
+
+def test_boundary_emphasis_equals_the_reference_square_window() -> None:
+    target = torch.rand(2, 1, 45, 70)
+    reference = 1 + 5 * (F.avg_pool2d(target, 31, stride=1, padding=15) - target).abs()
+    assert torch.allclose(boundary_emphasis(target), reference, atol=1e-6)

@@ -64,7 +64,8 @@ def reexec_with_allocator_tunables() -> None:
     """Restart this process once (same interpreter and argv) with :data:`ALLOCATOR_TUNABLES` in its environment.
 
     Does nothing when ``GLIBC_TUNABLES`` is already set (the user's choice wins), off Linux, or after one restart.
-    Call it first thing in a script's ``__main__`` block, before heavy imports.
+    Only a script run as ``__main__`` may call it (it replaces the process), and as early as it knows SAM is
+    needed: what ran before is repeated once after the restart.
     """
     if not sys.platform.startswith("linux") or "GLIBC_TUNABLES" in os.environ or _REEXEC_MARK in os.environ:
         return

@@ -24,8 +24,14 @@ _EPS = 1e-6
 
 
 def boundary_emphasis(target: torch.Tensor) -> torch.Tensor:
-    """``1 + 5 * |avgpool31(y) - y|`` of shape (B, 1, H, W), in [1, 6]: larger near pseudo-label edges."""
-    local_mean = F.avg_pool2d(target, BOUNDARY_KERNEL, stride=1, padding=BOUNDARY_KERNEL // 2, count_include_pad=True)
+    """``1 + 5 * |avgpool31(y) - y|`` of shape (B, 1, H, W), in [1, 6]: larger near pseudo-label edges.
+
+    The 31 x 31 mean (zero padding counted, as in the reference structure loss) is computed as a 31 x 1 mean
+    followed by a 1 x 31 mean: the same box sum, an order of magnitude cheaper on CPU.
+    """
+    pad = BOUNDARY_KERNEL // 2
+    local_mean = F.avg_pool2d(target, (BOUNDARY_KERNEL, 1), stride=1, padding=(pad, 0), count_include_pad=True)
+    local_mean = F.avg_pool2d(local_mean, (1, BOUNDARY_KERNEL), stride=1, padding=(0, pad), count_include_pad=True)
     return 1.0 + BOUNDARY_GAIN * (local_mean - target).abs()
 
 
@@ -47,7 +53,11 @@ def structure_loss(logits: torch.Tensor, target: torch.Tensor, pixel_weight: tor
     IoU is ``1 - (sum(w p y) + 1) / (sum(w (p + y)) - sum(w p y) + 1)`` with ``p = sigmoid(logits)``. An image whose
     weights are all 0 contributes 0 to the BCE part and a constant to the IoU part (no gradient).
     """
-    weight = boundary_emphasis(target) * pixel_weight
+    return _weighted_structure_loss(logits, target, boundary_emphasis(target) * pixel_weight)
+
+
+def _weighted_structure_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """:func:`structure_loss` with the full per-pixel weight (boundary emphasis included) given."""
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     weight_sum = weight.sum(dim=(2, 3))
     weighted_bce = (weight * bce).sum(dim=(2, 3)) / weight_sum.clamp_min(_EPS)
@@ -101,7 +111,8 @@ def total_loss(
     ``L_ual`` uses the output ``final`` only. Outputs are cast to float32 (bf16 autocast safe).
     Returns the scalar loss and its parts as floats (``pseudo``, ``partial``, ``uncertainty``, ``total``).
     """
-    pseudo = sum(w * structure_loss(outputs[n].float(), target, pixel_weight) for n, w in deep_supervision.items())
+    weight = boundary_emphasis(target) * pixel_weight  # depends on the target only: once for every output
+    pseudo = sum(w * _weighted_structure_loss(outputs[n].float(), target, weight) for n, w in deep_supervision.items())
     partial = sum(w * partial_bce(outputs[n].float(), sparse) for n, w in deep_supervision.items())
     uncertainty = uncertainty_loss(outputs[final].float())
     loss = pseudo_weight * pseudo + partial_weight * partial + uncertainty_weight * ramp * uncertainty
