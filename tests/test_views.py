@@ -14,7 +14,17 @@ from wssam.pseudo_labeling import DEFAULT_VIEWS
 from wssam.views import View, parse_view
 
 SIZE = (48, 80)  # (H, W), deliberately not square
-ALL_VIEWS = (*DEFAULT_VIEWS, "vflip", "vflip_rot90", "hflip_vflip", "rot90_hflip", "scale0.75_rot270")
+ALL_VIEWS = (
+    *DEFAULT_VIEWS,
+    "scale2",
+    "rot90_scale2",
+    "hflip_rot180_scale2",
+    "vflip",
+    "vflip_rot90",
+    "hflip_vflip",
+    "rot90_hflip",
+    "scale0.75_rot270",
+)
 
 
 def test_default_views_match_params_yaml() -> None:

@@ -39,9 +39,9 @@ DEFAULT_VIEWS = (
     "hflip_rot180",
     "hflip_rot270",
     "scale0.5",
-    "scale2",
     "hflip_scale0.5",
-    "rot90_scale2",
+    "rot90_scale0.5",
+    "hflip_rot90_scale0.5",
 )
 
 
