@@ -5,15 +5,22 @@ On the same random images and prompts, with one model of random weights (no down
 (a) ``encoder_s``: the bare image-encoder forward per image, at the precision the labeler uses;
 (b) ``per_view_s``: this project's whole per-view work (view transform, prepare, predict, map back);
 (c) ``naive_s``: a naive loop per view: a fresh ``SamPredictor`` in fp32 with default settings
-    (``set_image`` + ``predict`` with three masks, binary output), also mapped back.
+    (``set_image`` + ``predict`` with three masks, binary output), also mapped back, run in a child process with
+    glibc's default allocator, as a plain user script runs.
 
-The last line is ``per_view_s=<b> encoder_s=<a> naive_s=<c> overhead=<b/a> speedup=<c/b>``. The process restarts
-itself once with the glibc allocator tunables (see :mod:`wssam.labelers.sam_setup`); all three share them.
+(a) and (b) run in this process, which restarts itself once with the allocator tunables the ``pseudo_label``
+stage sets (see :mod:`wssam.labelers.sam_setup`). So that the speed-up can be read lever by lever, the naive loop
+also runs in this process (``naive_tuned_s``, same allocator as ours). The last line is
+``per_view_s=<b> encoder_s=<a> naive_s=<c> overhead=<b/a> speedup=<c/b>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from segment_anything import SamPredictor, sam_model_registry
+from segment_anything.modeling import Sam
 
 from wssam.labelers.sam import SamLabeler, bf16_is_fast
 from wssam.labelers.sam_setup import MODEL_TYPES, reexec_with_allocator_tunables
@@ -74,24 +82,55 @@ def timed(function: Callable[..., Any], *args: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
+def setup(args: argparse.Namespace) -> tuple[Sam, list[tuple[np.ndarray, Prompts]], list[View]]:
+    """The random-weight model, the random examples and the views: the same in every process for one seed."""
+    torch.manual_seed(args.seed)
+    model = sam_model_registry[args.model_type](checkpoint=None).eval()
+    rng = np.random.default_rng(args.seed)
+    examples = [random_example(args.image_size, rng, f"bench{i}") for i in range(args.images)]
+    return model, examples, [parse_view(name) for name in DEFAULT_VIEWS[: args.views]]
+
+
+def naive_times(model: Sam, examples: list[tuple[np.ndarray, Prompts]], views: list[View]) -> list[float]:
+    """Seconds of :func:`naive_view` for every (example, view), after one untimed fp32 encoder pass."""
+    with torch.inference_mode():
+        model.image_encoder(torch.zeros(1, 3, 1024, 1024))
+    return [timed(naive_view, model, image, prompts, view)[0] for image, prompts in examples for view in views]
+
+
+def naive_child(argv: list[str]) -> None:
+    """Entry point of the child process: print the naive loop's per-view seconds as one JSON list."""
+    model, examples, views = setup(parse_args(argv))
+    print(json.dumps(naive_times(model, examples, views)))
+
+
+def naive_times_default_allocator(argv: list[str]) -> list[float]:
+    """Run :func:`naive_child` in a fresh interpreter whose environment has no allocator tunables."""
+    env = {key: value for key, value in os.environ.items() if key != "GLIBC_TUNABLES"}
+    code = "import sys; from wssam.bench.sam import naive_child; naive_child(sys.argv[1:])"
+    completed = subprocess.run(
+        [sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, check=False
+    )
+    if completed.returncode:
+        raise SystemExit(f"error: the naive loop's process failed:\n{completed.stderr[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str]) -> None:
     reexec_with_allocator_tunables()
     args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    model = sam_model_registry[args.model_type](checkpoint=None).eval()
+    model, examples, views = setup(args)
     labeler = SamLabeler(model, bf16=args.precision != "fp32")
     if args.precision == "bf16":
         labeler.bf16 = True
     print(
         f"{args.model_type} random weights, {torch.get_num_threads()} threads, encoder "
-        f"{'bf16 autocast' if labeler.bf16 else 'fp32'} (native bf16: {bf16_is_fast(labeler.device)})",
+        f"{'bf16 autocast' if labeler.bf16 else 'fp32'} (native bf16: {bf16_is_fast(labeler.device)}), "
+        f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(default allocator)')}",
         flush=True,
     )
-    rng = np.random.default_rng(args.seed)
-    examples = [random_example(args.image_size, rng, f"bench{i}") for i in range(args.images)]
-    views = [parse_view(name) for name in DEFAULT_VIEWS[: args.views]]
 
-    def encoder(image: np.ndarray) -> torch.Tensor:
+    def encoder(image: np.ndarray) -> float:
         resized = labeler.transform.apply_image(image)
         tensor = model.preprocess(torch.as_tensor(resized).permute(2, 0, 1)[None].float())
         with torch.inference_mode(), labeler._autocast():
@@ -99,19 +138,22 @@ def main(argv: list[str]) -> None:
         return seconds
 
     encoder(examples[0][0])  # warm-up of the labeler's precision
-    with torch.inference_mode():
-        model.image_encoder(torch.zeros(1, 3, 1024, 1024))  # warm-up of fp32 for the naive loop
-    encoder_times, view_times, naive_times = [], [], []
+    encoder_times, view_times = [], []
     for image, prompts in examples:
         encoder_times.append(encoder(image))
         print(f"encoder {encoder_times[-1]:.2f} s", flush=True)
         for view in views:
             seconds, _ = timed(label_in_view, labeler, image, prompts, view)
             view_times.append(seconds)
-            seconds, _ = timed(naive_view, model, image, prompts, view)
-            naive_times.append(seconds)
-            print(f"view {view.name}: ours {view_times[-1]:.2f} s, naive {naive_times[-1]:.2f} s", flush=True)
-    per_view, encoder_s, naive_s = (float(np.mean(t)) for t in (view_times, encoder_times, naive_times))
+            print(f"view {view.name}: ours {seconds:.2f} s", flush=True)
+    tuned = naive_times(model, examples, views)
+    print(f"naive loop, this process (tuned allocator): {' '.join(f'{t:.2f}' for t in tuned)} s", flush=True)
+    default = naive_times_default_allocator(argv)
+    print(f"naive loop, child process (default allocator): {' '.join(f'{t:.2f}' for t in default)} s", flush=True)
+    per_view, encoder_s, naive_s, naive_tuned_s = (
+        float(np.mean(t)) for t in (view_times, encoder_times, default, tuned)
+    )
+    print(f"naive_tuned_s={naive_tuned_s:.3f} speedup_same_allocator={naive_tuned_s / per_view:.3f}")
     print(
         f"per_view_s={per_view:.3f} encoder_s={encoder_s:.3f} naive_s={naive_s:.3f} "
         f"overhead={per_view / encoder_s:.3f} speedup={naive_s / per_view:.3f}"
