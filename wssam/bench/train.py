@@ -21,6 +21,8 @@ import time
 
 import torch
 
+from wssam.models.blocks import INPUT_MULTIPLE
+
 MODELS = ("wssam", "baseline")
 PRECISIONS = ("fp32", "bf16")
 _CHILD_FLAG = "--child"
@@ -40,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 def measure(*, model_name: str, precision: str, backbone: str, batch: int, size: int, warmup: int, steps: int) -> dict:
     """Run ``warmup`` + ``steps`` training steps on random data; returns img_s, s_per_step, peak_mib."""
     from wssam.training.config import TrainConfig
-    from wssam.training.loop import batch_loss, build_network, default_device
+    from wssam.training.loop import build_network, default_device, train_step
 
     device = default_device()
     config = TrainConfig(
@@ -61,11 +63,7 @@ def measure(*, model_name: str, precision: str, backbone: str, batch: int, size:
         if device.type == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        loss, _, _ = batch_loss(model, data, config, 0.5, device)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_value_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        train_step(model, optimizer, data, config, 0.5, device)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if step >= warmup:
@@ -90,8 +88,8 @@ def main(argv: list[str]) -> None:
         model_name, precision = args.child
         print(json.dumps(measure(model_name=model_name, precision=precision, steps=args.steps, **options)))
         return
-    if args.size % 32:
-        raise SystemExit(f"error: --size {args.size} must be a multiple of 32")
+    if args.size % INPUT_MULTIPLE:
+        raise SystemExit(f"error: --size {args.size} must be a multiple of {INPUT_MULTIPLE}")
     results = {}
     print(f"training step, {args.backbone}, batch {args.batch}, {args.size}x{args.size}, {args.steps} timed steps")
     print(f"{'network':<10}{'precision':<11}{'img/s':>8}{'s/step':>9}{'peak MiB':>10}  device")

@@ -11,7 +11,6 @@ Resume: ``last.pt`` is written after every epoch. A later run with the same conf
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
@@ -95,6 +94,27 @@ def batch_loss(
         ramp=ramp,
     )
     return loss, parts, outputs[FINAL_OUTPUT].float()
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    config: TrainConfig,
+    ramp: float,
+    device: torch.device,
+) -> dict[str, float]:
+    """One optimisation step: forward, loss, backward, gradient clamp (when ``grad_clip`` > 0), update.
+
+    Returns the loss parts as floats (see :func:`batch_loss`).
+    """
+    loss, parts, _ = batch_loss(model, batch, config, ramp, device)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip > 0:
+        nn.utils.clip_grad_value_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return parts
 
 
 @torch.no_grad()
@@ -188,12 +208,7 @@ def train(
             lr = cosine_lr(step, total_steps, lr=config.lr, min_lr=config.min_lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, parts, _ = batch_loss(model, batch, config, uncertainty_ramp(step, total_steps), device)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip > 0:
-                nn.utils.clip_grad_value_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            parts = train_step(model, optimizer, batch, config, uncertainty_ramp(step, total_steps), device)
             step += 1
             loss_sum += parts["total"] * len(indices)
             count += len(indices)
@@ -204,7 +219,7 @@ def train(
         # without a validation set the latest epoch is the best one
         if not val_names or scores["val_mae"] < best["val_mae"]:
             best = {"epoch": epoch + 1, "val_mae": scores["val_mae"], "val_loss": scores["val_loss"]}
-            best_model = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            best_model = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             save_checkpoint(output_dir / BEST_NAME, _model_state(config_dict, best_model, best, fingerprint))
         seconds = seconds_before + time.perf_counter() - started
         save_checkpoint(

@@ -73,8 +73,18 @@ def partial_bce(logits: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
 
     Returns 0 (still attached to the graph) when no pixel of the batch is labelled.
     """
-    labelled = ((sparse == FOREGROUND) | (sparse == BACKGROUND)).to(logits.dtype)
-    target = (sparse == FOREGROUND).to(logits.dtype)
+    labelled, target = _sparse_masks(sparse, logits.dtype)
+    return _masked_bce(logits, target, labelled)
+
+
+def _sparse_masks(sparse: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(labelled, target) float masks (B, 1, H, W) of an S-COD map: labelled = 1 or 2, target = 1."""
+    labelled = ((sparse == FOREGROUND) | (sparse == BACKGROUND)).to(dtype)
+    return labelled, (sparse == FOREGROUND).to(dtype)
+
+
+def _masked_bce(logits: torch.Tensor, target: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
+    """:func:`partial_bce` with the masks given."""
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     return (bce * labelled).sum() / labelled.sum().clamp_min(1.0)
 
@@ -111,9 +121,11 @@ def total_loss(
     ``L_ual`` uses the output ``final`` only. Outputs are cast to float32 (bf16 autocast safe).
     Returns the scalar loss and its parts as floats (``pseudo``, ``partial``, ``uncertainty``, ``total``).
     """
-    weight = boundary_emphasis(target) * pixel_weight  # depends on the target only: once for every output
-    pseudo = sum(w * _weighted_structure_loss(outputs[n].float(), target, weight) for n, w in deep_supervision.items())
-    partial = sum(w * partial_bce(outputs[n].float(), sparse) for n, w in deep_supervision.items())
+    weight = boundary_emphasis(target) * pixel_weight  # the weights and masks depend on the labels only:
+    labelled, sparse_target = _sparse_masks(sparse, torch.float32)  # computed once for every output
+    logits = {name: outputs[name].float() for name in deep_supervision}
+    pseudo = sum(w * _weighted_structure_loss(logits[n], target, weight) for n, w in deep_supervision.items())
+    partial = sum(w * _masked_bce(logits[n], sparse_target, labelled) for n, w in deep_supervision.items())
     uncertainty = uncertainty_loss(outputs[final].float())
     loss = pseudo_weight * pseudo + partial_weight * partial + uncertainty_weight * ramp * uncertainty
     parts = {

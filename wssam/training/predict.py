@@ -20,13 +20,10 @@ from torch import nn
 
 from wssam.data.manifest import read_manifest
 from wssam.io import InputError, probability_to_uint8, read_rgb, staged_folder, write_png
-from wssam.models import OUTPUT_NAMES
 from wssam.training.checkpoint import load_checkpoint
 from wssam.training.config import PredictConfig, TrainConfig, train_config_from_dict
 from wssam.training.dataset import normalise_images
-from wssam.training.loop import build_network, default_device
-
-FINAL_OUTPUT = OUTPUT_NAMES[-1]
+from wssam.training.loop import FINAL_OUTPUT, build_network, default_device
 
 
 def load_trained_model(checkpoint: str | os.PathLike[str]) -> tuple[nn.Module, TrainConfig]:
