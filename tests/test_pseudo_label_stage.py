@@ -73,7 +73,7 @@ def test_sam_through_the_stage_core(tmp_path: Path) -> None:
     )
     assert summary.images == 2
     assert read_probability(out / "img01.png").shape == (48, 68)
-    same = SamLabeler(load_sam("vit_b", checkpoint, builder=build_tiny_sam), bf16=False)
+    same = SamLabeler(load_sam("vit_b", checkpoint, builder=build_tiny_sam), precision="fp32")
     pseudo_label_view(
         manifest=manifest, view="rot90_scale2", output=tmp_path / "again", config=config, labeler=same, progress=False
     )

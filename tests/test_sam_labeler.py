@@ -94,11 +94,12 @@ def test_sam_labeler_soft_output(tiny_checkpoint: Path) -> None:
 
 @pytest.mark.parametrize(("kind", "use_box"), [("scribble", False), ("point", False), ("point", True)])
 def test_sam_labeler_matches_official_predictor(tiny_checkpoint: Path, kind: str, use_box: bool) -> None:
-    """Same model, fp32: our labeler equals sigmoid(SamPredictor logits), with SAM's multimask policy."""
-    model = load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam)
+    """Same weights, fp32: our labeler (fused attention) equals sigmoid(logits) of SamPredictor on the stock
+    model, with SAM's multimask policy."""
     image, prompts = _prompts(kind, use_box)
-    ours = SamLabeler(model, bf16=False).label(image, prompts)
-    predictor = SamPredictor(model)
+    labeler = SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), precision="fp32")
+    ours = labeler.label(image, prompts)
+    predictor = SamPredictor(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam))
     predictor.set_image(image)
     logits, iou, _ = predictor.predict(
         point_coords=prompts.points,
@@ -113,7 +114,7 @@ def test_sam_labeler_matches_official_predictor(tiny_checkpoint: Path, kind: str
 
 
 def test_sam_labeler_in_views_runs_on_non_square_images(tiny_checkpoint: Path) -> None:
-    labeler = SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), bf16=False)
+    labeler = SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), precision="fp32")
     image, prompts = _prompts()
     for name in ("identity", "hflip_rot90", "scale0.5", "rot90_scale2"):
         view = parse_view(name)
@@ -126,11 +127,15 @@ def test_sam_labeler_in_views_runs_on_non_square_images(tiny_checkpoint: Path) -
 def test_bf16_autocast_agrees_with_fp32(tiny_checkpoint: Path) -> None:
     model = load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam)
     image, prompts = _prompts()
-    fp32 = SamLabeler(model, bf16=False).label(image, prompts)
-    labeler = SamLabeler(model, bf16=True)
-    labeler.bf16 = True  # force autocast even where the CPU only emulates bf16 (slow on big models, fine here)
-    bf16 = labeler.label(image, prompts)
+    fp32 = SamLabeler(model, precision="fp32").label(image, prompts)
+    # "bf16" forces autocast even where the CPU only emulates bf16 (slow on big models, fine here)
+    bf16 = SamLabeler(model, precision="bf16").label(image, prompts)
     assert np.abs(bf16 - fp32).mean() < 0.02
     a, b = fp32 >= 0.5, bf16 >= 0.5
     union = (a | b).sum()
     assert union == 0 or (a & b).sum() / union >= 0.9
+
+
+def test_unknown_precision_is_refused(tiny_checkpoint: Path) -> None:
+    with pytest.raises(ValueError, match="precision must be one of auto, bf16, fp32"):
+        SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), precision="fp16")

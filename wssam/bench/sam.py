@@ -2,7 +2,8 @@
 
 On the same random images and prompts, with one model of random weights (no download), it times side by side:
 
-(a) ``encoder_s``: the bare image-encoder forward per image, at the precision the labeler uses;
+(a) ``encoder_s``: the bare image-encoder forward per image, as the labeler runs it (its precision, fused
+    attention);
 (b) ``per_view_s``: this project's whole per-view work (view transform, prepare, predict, map back);
 (c) ``naive_s``: a naive loop per view: a fresh ``SamPredictor`` in fp32 with default settings
     (``set_image`` + ``predict`` with three masks, binary output), also mapped back, run in a child process with
@@ -10,13 +11,16 @@ On the same random images and prompts, with one model of random weights (no down
 
 (a) and (b) run in this process, which restarts itself once with the allocator tunables the ``pseudo_label``
 stage sets (see :mod:`wssam.labelers.sam_setup`). So that the speed-up can be read lever by lever, the naive loop
-also runs in this process (``naive_tuned_s``, same allocator as ours). The last line is
-``per_view_s=<b> encoder_s=<a> naive_s=<c> overhead=<b/a> speedup=<c/b>``.
+also runs in this process (``naive_tuned_s``, same allocator as ours: ``speedup_same_allocator`` is what the
+fused attention and the single preprocessing give). The last line is
+``per_view_s=<b> encoder_s=<a> naive_s=<c> overhead=<b/a> speedup=<c/b>``, each time the median over its runs
+(a shared machine's hiccups move a mean, not a median).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -120,9 +124,8 @@ def main(argv: list[str]) -> None:
     reexec_with_allocator_tunables()
     args = parse_args(argv)
     model, examples, views = setup(args)
-    labeler = SamLabeler(model, bf16=args.precision != "fp32")
-    if args.precision == "bf16":
-        labeler.bf16 = True
+    # the labeler switches its model's attention in place; the in-process naive loop keeps a stock copy
+    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision)
     print(
         f"{args.model_type} random weights, {torch.get_num_threads()} threads, encoder "
         f"{'bf16 autocast' if labeler.bf16 else 'fp32'} (native bf16: {bf16_is_fast(labeler.device)}), "
@@ -131,11 +134,7 @@ def main(argv: list[str]) -> None:
     )
 
     def encoder(image: np.ndarray) -> float:
-        resized = labeler.transform.apply_image(image)
-        tensor = model.preprocess(torch.as_tensor(resized).permute(2, 0, 1)[None].float())
-        with torch.inference_mode(), labeler._autocast():
-            seconds, _ = timed(model.image_encoder, tensor)
-        return seconds
+        return timed(labeler.encode, labeler.encoder_input(image))[0]
 
     encoder(examples[0][0])  # warm-up of the labeler's precision
     encoder_times, view_times = [], []
@@ -151,7 +150,7 @@ def main(argv: list[str]) -> None:
     default = naive_times_default_allocator(argv)
     print(f"naive loop, child process (default allocator): {' '.join(f'{t:.2f}' for t in default)} s", flush=True)
     per_view, encoder_s, naive_s, naive_tuned_s = (
-        float(np.mean(t)) for t in (view_times, encoder_times, default, tuned)
+        float(np.median(t)) for t in (view_times, encoder_times, default, tuned)
     )
     print(f"naive_tuned_s={naive_tuned_s:.3f} speedup_same_allocator={naive_tuned_s / per_view:.3f}")
     print(

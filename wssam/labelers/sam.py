@@ -3,8 +3,10 @@ cheap prompt encoder and mask decoder for the prompts, keeping SAM's soft output
 
 Weights are read by :func:`load_sam` with ``torch.load(..., weights_only=True)`` (no pickled code runs) and loaded
 strictly into a model built without weights, so a checkpoint for another model type is a one-line InputError.
-The image encoder runs under bf16 autocast where the hardware has bf16 arithmetic (CUDA, or a CPU with
-AVX512-BF16/AMX); elsewhere emulated bf16 is many times slower than fp32, so fp32 is used. The decoder runs in fp32.
+The image encoder's attention runs through PyTorch's fused kernel (:mod:`wssam.labelers.sam_attention`, the same
+maths without the 0.8 GB attention matrices), and under bf16 autocast where the hardware has bf16 arithmetic (CUDA,
+or a CPU with AVX512-BF16/AMX); elsewhere emulated bf16 is many times slower than fp32, so fp32 is used. The decoder
+runs in fp32.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from segment_anything.utils.transforms import ResizeLongestSide
 
 from wssam.io import InputError
 from wssam.labelers.base import Labeler
+from wssam.labelers.sam_attention import use_fused_attention
 from wssam.labelers.sam_setup import SamConfig, check_checkpoint, official_checkpoint
 from wssam.prompts import Prompts
 
 SamBuilder = Callable[[], Sam]
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -108,39 +112,59 @@ class SamEmbedding:
 
 
 class SamLabeler(Labeler):
-    """Foreground probabilities from SAM given points (and an optional box), in the prepared image's frame."""
+    """Foreground probabilities from SAM given points (and an optional box), in the prepared image's frame.
+
+    ``precision`` of the image encoder: ``auto`` = bf16 autocast where bf16 is native, else fp32; ``bf16`` = bf16
+    autocast everywhere (emulated bf16 is slow: for measurements); ``fp32``. ``fused_attention`` switches
+    ``model``'s encoder attention to the fused kernel in place (see
+    :func:`~wssam.labelers.sam_attention.use_fused_attention`).
+    """
 
     name = "sam"
 
-    def __init__(self, model: Sam, *, bf16: bool = True) -> None:
+    def __init__(self, model: Sam, *, precision: str = "auto", fused_attention: bool = True) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if fused_attention:
+            use_fused_attention(model.image_encoder)
         self.model = model.eval()
         self.device = model.device
         self.transform = ResizeLongestSide(model.image_encoder.img_size)
-        self.bf16 = bf16 and bf16_is_fast(self.device)
+        self.bf16 = precision == "bf16" or (precision == "auto" and bf16_is_fast(self.device))
 
     @classmethod
     def from_config(cls, config: SamConfig, *, builder: SamBuilder | None = None) -> SamLabeler:
         """Load the checkpoint named in ``config`` on the configured device."""
         device = resolve_device(config.device)
-        return cls(load_sam(config.model_type, config.checkpoint, builder=builder, device=device), bf16=config.bf16)
+        model = load_sam(config.model_type, config.checkpoint, builder=builder, device=device)
+        return cls(model, precision="auto" if config.bf16 else "fp32")
 
-    def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        if not self.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-
-    @torch.inference_mode()
-    def prepare(self, image: np.ndarray) -> SamEmbedding:
-        """Resize the long side to the encoder size, normalise, pad, and run the image encoder once."""
+    def encoder_input(self, image: np.ndarray) -> torch.Tensor:
+        """``image`` uint8 (H, W, 3) RGB -> (1, 3, S, S) float: long side resized to S, normalised, padded."""
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"SAM expects an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
         resized = self.transform.apply_image(image)
         tensor = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
-        with self._autocast():
-            features = self.model.image_encoder(self.model.preprocess(tensor.float()))
+        return self.model.preprocess(tensor.float())
+
+    @torch.inference_mode()
+    def encode(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The image encoder at the labeler's precision: (1, 3, S, S) -> float32 features (1, C, S/16, S/16)."""
+        autocast = (
+            torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+            if self.bf16
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            return self.model.image_encoder(tensor).float()
+
+    def prepare(self, image: np.ndarray) -> SamEmbedding:
+        """Resize the long side to the encoder size, normalise, pad, and run the image encoder once."""
+        features = self.encode(self.encoder_input(image))
+        resized = self.transform.get_preprocess_shape(image.shape[0], image.shape[1], self.transform.target_length)
         return SamEmbedding(
-            features=features.float(),
-            input_size=(int(resized.shape[0]), int(resized.shape[1])),
+            features=features,
+            input_size=(int(resized[0]), int(resized[1])),
             original_size=(int(image.shape[0]), int(image.shape[1])),
         )
 
