@@ -11,6 +11,7 @@ from wssam.io import (
     atomic_path,
     list_images,
     read_gt,
+    read_image_size,
     read_label_map,
     read_probability,
     read_rgb,
@@ -25,6 +26,17 @@ def test_corrupt_and_missing_images_name_the_file(tmp_path) -> None:
         read_rgb(corrupt)
     with pytest.raises(InputError, match=r"absent\.png: file not found"):
         read_rgb(tmp_path / "absent.png")
+
+
+def test_image_size_from_the_header_is_height_then_width(tmp_path) -> None:
+    path = tmp_path / "wide.png"
+    write_probability(path, np.zeros((20, 30), np.float32))
+    assert read_image_size(path) == (20, 30)
+    (tmp_path / "cut.png").write_bytes(b"\x89PNG\r\n")
+    with pytest.raises(InputError, match=r"cut\.png: cannot read image .*; rerun it"):
+        read_image_size(tmp_path / "cut.png", fix="rerun it")
+    with pytest.raises(InputError, match=r"absent\.png: file not found; replace or remove the file"):
+        read_image_size(tmp_path / "absent.png")
 
 
 def test_gt_is_binarised_at_128_and_rgb_masks_become_one_channel(tmp_path) -> None:

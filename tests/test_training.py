@@ -134,6 +134,10 @@ def test_input_errors_are_found_before_training(tmp_path: Path) -> None:
     write_probability(scored / "labels" / "img01.png", np.zeros((SIZE, SIZE + 8), np.float32))
     with pytest.raises(InputError, match=rf"img01.png.*{SIZE}x{SIZE + 8}.*{SIZE}x{SIZE}"):
         load_records(manifest, scored)
+    write_probability(scored / "labels" / "img01.png", np.zeros((SIZE, SIZE), np.float32))
+    (scored / "weights" / "img02.png").write_bytes(b"\x89PNG truncated")
+    with pytest.raises(InputError, match=r"img02.png: cannot read image .*rerun the score stage"):
+        load_records(manifest, scored)
 
 
 def test_no_kept_image_tells_to_raise_tau(tmp_path: Path) -> None:

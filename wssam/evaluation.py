@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import py_sod_metrics as sod
-from PIL import Image, UnidentifiedImageError
 
-from wssam.io import InputError, list_images, read_grey, write_json, write_table
+from wssam.io import InputError, list_images, read_grey, read_image_size, write_json, write_table
 
 METRIC_NAMES = ("Smeasure", "wFmeasure", "MAE", "adpEm", "meanEm", "maxEm", "adpFm", "meanFm", "maxFm")
 F_BETA_SQUARED = 0.3  # beta^2 of the adaptive / mean / max F-measure, as in the toolbox
@@ -121,15 +120,6 @@ def aggregate(measures: list[ImageMeasures]) -> dict[str, float]:
     )
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image from its header, without decoding the pixels."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError) as error:
-        raise InputError(f"{path}: cannot read image ({error}); replace or remove the file") from error
-
-
 def pair_files(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str]) -> list[tuple[str, Path, Path]]:
     """Match every GT to its prediction by base name and check their sizes, before any metric is computed.
 
@@ -151,11 +141,11 @@ def pair_files(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str])
             raise InputError(
                 f"{Path(pred_dir) / (name + '.png')}: prediction missing for {gt_path}; rerun the predict stage"
             )
-        pred_size, gt_size = image_size(pred_path), image_size(gt_path)
+        pred_size, gt_size = read_image_size(pred_path), read_image_size(gt_path)
         if pred_size != gt_size:
             raise InputError(
-                f"{pred_path}: prediction is {pred_size[0]}x{pred_size[1]} (WxH) but its GT {gt_path} is "
-                f"{gt_size[0]}x{gt_size[1]}; predictions must be saved at the GT's size"
+                f"{pred_path}: prediction is {pred_size[1]}x{pred_size[0]} (WxH) but its GT {gt_path} is "
+                f"{gt_size[1]}x{gt_size[0]}; predictions must be saved at the GT's size"
             )
         pairs.append((name, pred_path, gt_path))
     return pairs

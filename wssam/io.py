@@ -91,6 +91,22 @@ def _open_image(path: Path) -> Image.Image:
     return image
 
 
+def read_image_size(path: str | os.PathLike[str], *, fix: str = "replace or remove the file") -> tuple[int, int]:
+    """(height, width) of an image from its header, without decoding the pixels.
+
+    A missing or unreadable file is an InputError naming it and ending with ``fix`` (what the user should do).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found; {fix}")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InputError(f"{path}: cannot read image ({error}); {fix}") from error
+    return height, width
+
+
 def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image as RGB ``uint8`` of shape (H, W, 3); grey, palette and RGBA images are converted."""
     return np.asarray(_open_image(Path(path)).convert("RGB"), dtype=np.uint8).copy()

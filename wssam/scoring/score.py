@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
 from wssam.config import bounds, choices, read_params
 from wssam.data.manifest import read_manifest
@@ -34,6 +33,7 @@ from wssam.io import (
     atomic_path,
     probability_to_uint8,
     read_gt,
+    read_image_size,
     read_probability,
     staged_folder,
     write_json,
@@ -86,11 +86,7 @@ def check_view_maps(manifest: pd.DataFrame, views_dir: Path, views: Sequence[str
             rerun = f"rerun the view stage: dvc repro pseudo_label@{view}"
             if not path.is_file():
                 raise InputError(f"{path}: view map of image '{row.name}' is missing; {rerun}")
-            try:
-                with Image.open(path) as image:
-                    width, height = image.size
-            except (UnidentifiedImageError, OSError) as error:
-                raise InputError(f"{path}: cannot read view map ({error}); {rerun}") from error
+            height, width = read_image_size(path, fix=rerun)
             if (height, width) != (int(row.height), int(row.width)):
                 raise InputError(
                     f"{path}: view map is {width}x{height} (WxH) but image '{row.name}' is "

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from wssam.data.manifest import read_manifest
-from wssam.io import InputError, read_label_map, read_probability, read_rgb, read_table
+from wssam.io import InputError, read_image_size, read_label_map, read_probability, read_rgb, read_table
 from wssam.labels import check_label_map
 from wssam.training.augment import Sample, augment, resize
 from wssam.training.config import AugmentConfig
@@ -60,14 +59,6 @@ def _kept_flags(selection: pd.DataFrame, path: Path) -> pd.Series:
     return selection["kept"].astype(str).str.lower().isin(["true", "1"])
 
 
-def _png_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image file read from its header; a missing file is an InputError naming it."""
-    if not path.is_file():
-        raise InputError(f"{path}: pseudo-label file not found; rerun the score stage")
-    with Image.open(path) as image:
-        return image.height, image.width
-
-
 def load_records(manifest: str | os.PathLike[str], scored_dir: str | os.PathLike[str]) -> list[Record]:
     """The kept training images, sorted by name, after checking every file they need exists with the right size.
 
@@ -102,7 +93,7 @@ def load_records(manifest: str | os.PathLike[str], scored_dir: str | os.PathLike
             width=int(row["width"]),
         )
         for path in (record.label, record.weight):
-            size = _png_size(path)
+            size = read_image_size(path, fix="rerun the score stage")
             if size != (record.height, record.width):
                 raise InputError(
                     f"{path}: size {size[0]}x{size[1]} (HxW) differs from the image's {record.height}x{record.width};"
