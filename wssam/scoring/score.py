@@ -42,10 +42,10 @@ from wssam.io import (
 )
 from wssam.scoring.entropy import binary_entropy
 from wssam.scoring.fusion import fuse_views
+from wssam.scoring.layout import SELECTION_FILE, label_path, weight_path
 from wssam.scoring.quality import binarise, iou, mae, rank_correlation
 from wssam.scoring.selection import SELECTION_RULES, select_images
 
-SELECTION_FILE = "selection.csv"
 PLOT_FILE = "entropy_vs_iou.png"
 
 
@@ -208,8 +208,8 @@ def score_dataset(
                         f"{maps[0].shape[1]}x{maps[0].shape[0]}; rerun the prepare stage"
                     )
             result = score_image(maps, gt, views)
-            write_png(folder / "labels" / f"{entry.name}.png", probability_to_uint8(result.pop("fused")))
-            write_png(folder / "weights" / f"{entry.name}.png", probability_to_uint8(result.pop("weights")))
+            write_png(label_path(folder, entry.name), probability_to_uint8(result.pop("fused")))
+            write_png(weight_path(folder, entry.name), probability_to_uint8(result.pop("weights")))
             rows.append({"name": entry.name, **result})
         records = pd.DataFrame(rows)
         chosen = select_images(

@@ -24,12 +24,12 @@ from torch.utils.data import Dataset
 from wssam.data.manifest import read_manifest
 from wssam.io import InputError, read_image_size, read_label_map, read_probability, read_rgb, read_table
 from wssam.labels import check_label_map
+from wssam.scoring.layout import SELECTION_FILE, label_path, weight_path
 from wssam.training.augment import Sample, augment, resize
 from wssam.training.config import AugmentConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-SELECTION_NAME = "selection.csv"
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def load_records(manifest: str | os.PathLike[str], scored_dir: str | os.PathLike
     label or weight file is missing or its size differs from the image's, or when no image is kept.
     """
     scored_dir = Path(scored_dir)
-    selection_path = scored_dir / SELECTION_NAME
+    selection_path = scored_dir / SELECTION_FILE
     selection = read_table(selection_path)
     kept_names = sorted(selection.loc[_kept_flags(selection, selection_path), "name"].astype(str))
     if not kept_names:
@@ -87,8 +87,8 @@ def load_records(manifest: str | os.PathLike[str], scored_dir: str | os.PathLike
             name=name,
             image=row["image"],
             sparse=row["sparse"],
-            label=scored_dir / "labels" / f"{name}.png",
-            weight=scored_dir / "weights" / f"{name}.png",
+            label=label_path(scored_dir, name),
+            weight=weight_path(scored_dir, name),
             height=int(row["height"]),
             width=int(row["width"]),
         )
