@@ -119,6 +119,19 @@ def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         assert straight[key] == resumed[key]
 
 
+def test_finished_run_restores_a_removed_model_without_training(tmp_path: Path) -> None:
+    """DVC removes model.pt before rerunning the stage but keeps last.pt (persist): the model comes back as it was."""
+    manifest, scored = make_training_data(tmp_path, n_images=4)
+    _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1))
+    model_path = tmp_path / "run" / "model" / "model.pt"
+    saved = load_checkpoint(model_path)
+    model_path.unlink()
+    _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1))
+    restored = load_checkpoint(model_path)
+    assert restored["epoch"] == saved["epoch"] == 1
+    assert all(torch.equal(value, restored["model"][key]) for key, value in saved["model"].items())
+
+
 def test_changed_config_starts_from_scratch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     manifest, scored = make_training_data(tmp_path, n_images=4)
     _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1))

@@ -241,7 +241,8 @@ def train(
         )
     live.end()
 
-    if best_model is not None:  # also when resumed from a finished run whose model.pt was removed
+    # written at every new best epoch; here only when resumed from a finished run whose model.pt was removed
+    if best_model is not None and not (output_dir / BEST_NAME).is_file():
         save_checkpoint(output_dir / BEST_NAME, _model_state(config_dict, best_model, best, fingerprint))
     metrics = {
         "best_epoch": best["epoch"],
