@@ -7,9 +7,14 @@ import copy
 import pytest
 import torch
 from sam_helpers import build_tiny_sam
-from segment_anything.modeling.image_encoder import Attention
+from segment_anything.modeling.image_encoder import Attention, Block
 
-from wssam.labelers.sam_attention import fused_attention_forward, relative_position_bias, use_fused_attention
+from wssam.labelers.sam_attention import (
+    fused_attention_forward,
+    relative_position_bias,
+    use_fused_attention,
+    windowed_block_forward,
+)
 
 
 @pytest.mark.parametrize("use_rel_pos", [True, False])
@@ -28,6 +33,25 @@ def test_fused_forward_equals_stock_forward(use_rel_pos: bool, grid: tuple[int, 
     torch.testing.assert_close(fused, stock, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("qkv_bias", [True, False])
+@pytest.mark.parametrize("grid", [(5, 7), (6, 6)])
+def test_windowed_block_equals_stock_block(qkv_bias: bool, grid: tuple[int, int]) -> None:
+    """Windows of 3 over a 5 x 7 grid pad to 6 x 9: border windows attend to padding tokens, whose q, k, v must be
+    what the stock block computes for them (the qkv bias), or the real tokens' outputs change."""
+    torch.manual_seed(0)
+    block = Block(dim=24, num_heads=3, qkv_bias=qkv_bias, use_rel_pos=True, window_size=3, input_size=(3, 3)).eval()
+    torch.nn.init.normal_(block.attn.rel_pos_h, std=0.5)
+    torch.nn.init.normal_(block.attn.rel_pos_w, std=0.5)
+    if qkv_bias:
+        torch.nn.init.normal_(block.attn.qkv.bias, std=1.0)
+    x = torch.randn(2, *grid, 24)
+    with torch.no_grad():
+        stock = block(x)
+        ours = windowed_block_forward(block, x)
+    assert ours.shape == stock.shape == (2, *grid, 24)
+    torch.testing.assert_close(ours, stock, atol=1e-5, rtol=1e-5)
+
+
 def test_relative_position_bias_rows_then_columns() -> None:
     """Entry [(i, j), (k, l)] is q . (R_h[i - k] + R_w[j - l]), with offsets indexed from H - 1 and W - 1."""
     torch.manual_seed(1)
@@ -43,14 +67,16 @@ def test_relative_position_bias_rows_then_columns() -> None:
     torch.testing.assert_close(bias[0, 0, row_q * 3 + col_q, row_k * 3 + col_k], expected)
 
 
-def test_use_fused_attention_keeps_the_encoder_output() -> None:
+@pytest.mark.parametrize("img_size", [64, 80])
+def test_use_fused_attention_keeps_the_encoder_output(img_size: int) -> None:
+    """At 80 px the 5 x 5 token grid pads to 6 x 6 for windows of 2; at 64 px it needs no padding."""
     torch.manual_seed(0)
-    stock = build_tiny_sam().image_encoder
+    stock = build_tiny_sam(img_size).image_encoder
     for block in stock.blocks:
         torch.nn.init.normal_(block.attn.rel_pos_h, std=0.5)
         torch.nn.init.normal_(block.attn.rel_pos_w, std=0.5)
     fused = copy.deepcopy(stock)
     assert use_fused_attention(fused) == len(stock.blocks) == 2  # one windowed block, one global block
-    x = torch.randn(1, 3, 64, 64)
+    x = torch.randn(1, 3, img_size, img_size)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), stock(x), atol=1e-5, rtol=1e-5)

@@ -5,8 +5,15 @@ position terms in two more passes over it, applies softmax in a fourth, and then
 four global-attention blocks of a 1024 input that matrix holds (heads, 4096, 4096) floats (0.8 GB for ``vit_b``),
 so the passes cost memory traffic, not arithmetic. Here the relative-position terms are summed once into an additive
 mask and handed, with q, k and v, to ``torch.nn.functional.scaled_dot_product_attention``, whose fused kernels (CPU
-and CUDA) never write the attention matrix. Weights, modules and results stay segment-anything's: only the order of
-floating-point operations changes (agreement with the stock forward is tested to 1e-5).
+and CUDA) never write the attention matrix.
+
+The windowed blocks pad the (64, 64) token grid to a multiple of the window (70 for 14) before attention, so
+segment-anything projects 4900 tokens to q, k, v and back where 4096 are real. Here the projections run on the real
+tokens only; the padding tokens' q, k, v are what the stock block computes for them (zero input: the qkv bias),
+because they still take part, as keys and values, in the attention of the windows at the border.
+
+Weights, modules and results stay segment-anything's: only the order of floating-point operations changes
+(agreement with the stock forward is tested to 1e-5).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import types
 
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling.image_encoder import Attention, get_rel_pos
+from segment_anything.modeling.image_encoder import Attention, Block, get_rel_pos, window_partition, window_unpartition
 
 
 def relative_position_bias(q: torch.Tensor, attention: Attention, size: tuple[int, int]) -> torch.Tensor:
@@ -39,25 +46,61 @@ def relative_position_bias(q: torch.Tensor, attention: Attention, size: tuple[in
     return bias.view(batch, heads, height * width, height * width)
 
 
+def attend(attention: Attention, qkv: torch.Tensor) -> torch.Tensor:
+    """Multi-head attention of ``attention`` over token grids, before its output projection.
+
+    ``qkv``: (B, H, W, 3 * C), the output of ``attention.qkv``. Returns (B, H, W, C), heads concatenated.
+    """
+    batch, height, width, _ = qkv.shape
+    q, k, v = qkv.reshape(batch, height * width, 3, attention.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+    bias = relative_position_bias(q, attention, (height, width)) if attention.use_rel_pos else None
+    # the kernel's default scale is d ** -0.5, as SAM's ``scale``; passed so that a changed scale is kept
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=attention.scale)  # (B, heads, H * W, d)
+    return out.transpose(1, 2).reshape(batch, height, width, -1)
+
+
 def fused_attention_forward(self: Attention, x: torch.Tensor) -> torch.Tensor:
     """Drop-in for ``Attention.forward``: ``x`` (B, H, W, C) tokens -> (B, H, W, C), via the fused kernel."""
-    batch, height, width, _ = x.shape
-    qkv = self.qkv(x).reshape(batch, height * width, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-    q, k, v = qkv.unbind(0)  # each (B, heads, H * W, d)
-    bias = relative_position_bias(q, self, (height, width)) if self.use_rel_pos else None
-    # the kernel's default scale is d ** -0.5, SAM's ``self.scale``
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
-    return self.proj(out.transpose(1, 2).reshape(batch, height, width, -1))
+    return self.proj(attend(self, self.qkv(x)))
+
+
+def padded_qkv(attention: Attention, x: torch.Tensor, window: int) -> torch.Tensor:
+    """q, k, v of the tokens ``x`` (B, H, W, C), padded at the bottom and right to multiples of ``window`` with
+    what the projection gives a zero token (its bias): (B, Hp, Wp, 3 * C)."""
+    height, width = x.shape[1], x.shape[2]
+    qkv = attention.qkv(x)
+    pad_h, pad_w = -height % window, -width % window
+    if not (pad_h or pad_w):
+        return qkv
+    padded = F.pad(qkv, (0, 0, 0, pad_w, 0, pad_h))
+    if attention.qkv.bias is not None:
+        padded[:, height:] = attention.qkv.bias
+        padded[:, :height, width:] = attention.qkv.bias
+    return padded
+
+
+def windowed_block_forward(self: Block, x: torch.Tensor) -> torch.Tensor:
+    """Drop-in for ``Block.forward`` of a windowed block: ``x`` (B, H, W, C) -> (B, H, W, C), projecting only
+    the real tokens (see the module's docstring)."""
+    window = self.window_size
+    windows, padded_size = window_partition(padded_qkv(self.attn, self.norm1(x), window), window)
+    attended = window_unpartition(attend(self.attn, windows), window, padded_size, (x.shape[1], x.shape[2]))
+    x = x + self.attn.proj(attended)
+    return x + self.mlp(self.norm2(x))
 
 
 def use_fused_attention(encoder: torch.nn.Module) -> int:
-    """Switch every segment-anything ``Attention`` inside ``encoder`` to :func:`fused_attention_forward`.
+    """Switch the attention of every segment-anything ``Block`` inside ``encoder`` to the fused kernel: windowed
+    blocks to :func:`windowed_block_forward`, global ones to :func:`fused_attention_forward` for their attention.
 
-    Modifies the modules in place (their weights are untouched) and returns how many were switched.
+    Modifies the modules in place (their weights are untouched) and returns how many blocks were switched.
     """
     switched = 0
     for module in encoder.modules():
-        if isinstance(module, Attention):
-            module.forward = types.MethodType(fused_attention_forward, module)
+        if isinstance(module, Block):
+            if module.window_size > 0:
+                module.forward = types.MethodType(windowed_block_forward, module)
+            else:
+                module.attn.forward = types.MethodType(fused_attention_forward, module.attn)
             switched += 1
     return switched
