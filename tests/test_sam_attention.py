@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from functools import partial
 
 import pytest
 import torch
@@ -17,20 +19,29 @@ from wssam.labelers.sam_attention import (
 )
 
 
+def randomise_rel_pos(attention: Attention, std: float = 0.5) -> None:
+    """The official init of the relative-position tables is zeros, which would hide a wrongly laid out bias."""
+    torch.nn.init.normal_(attention.rel_pos_h, std=std)
+    torch.nn.init.normal_(attention.rel_pos_w, std=std)
+
+
+def assert_same_output(ours: Callable[[torch.Tensor], torch.Tensor], stock: torch.nn.Module, shape: tuple) -> None:
+    """``ours(x)`` equals ``stock(x)`` to 1e-5 for random tokens ``x`` of ``shape``."""
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        expected, found = stock(x), ours(x)
+    assert found.shape == expected.shape == shape
+    torch.testing.assert_close(found, expected, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("use_rel_pos", [True, False])
 @pytest.mark.parametrize("grid", [(4, 4), (3, 5)])
 def test_fused_forward_equals_stock_forward(use_rel_pos: bool, grid: tuple[int, int]) -> None:
     torch.manual_seed(0)
     attention = Attention(dim=24, num_heads=3, use_rel_pos=use_rel_pos, input_size=grid).eval()
-    if use_rel_pos:  # the official init is zeros, which would hide a wrongly laid out bias
-        torch.nn.init.normal_(attention.rel_pos_h, std=0.5)
-        torch.nn.init.normal_(attention.rel_pos_w, std=0.5)
-    x = torch.randn(2, *grid, 24)
-    with torch.no_grad():
-        stock = attention(x)
-        fused = fused_attention_forward(attention, x)
-    assert fused.shape == stock.shape == (2, *grid, 24)
-    torch.testing.assert_close(fused, stock, atol=1e-5, rtol=1e-5)
+    if use_rel_pos:
+        randomise_rel_pos(attention)
+    assert_same_output(partial(fused_attention_forward, attention), attention, (2, *grid, 24))
 
 
 @pytest.mark.parametrize("qkv_bias", [True, False])
@@ -40,24 +51,17 @@ def test_windowed_block_equals_stock_block(qkv_bias: bool, grid: tuple[int, int]
     what the stock block computes for them (the qkv bias), or the real tokens' outputs change."""
     torch.manual_seed(0)
     block = Block(dim=24, num_heads=3, qkv_bias=qkv_bias, use_rel_pos=True, window_size=3, input_size=(3, 3)).eval()
-    torch.nn.init.normal_(block.attn.rel_pos_h, std=0.5)
-    torch.nn.init.normal_(block.attn.rel_pos_w, std=0.5)
+    randomise_rel_pos(block.attn)
     if qkv_bias:
         torch.nn.init.normal_(block.attn.qkv.bias, std=1.0)
-    x = torch.randn(2, *grid, 24)
-    with torch.no_grad():
-        stock = block(x)
-        ours = windowed_block_forward(block, x)
-    assert ours.shape == stock.shape == (2, *grid, 24)
-    torch.testing.assert_close(ours, stock, atol=1e-5, rtol=1e-5)
+    assert_same_output(partial(windowed_block_forward, block), block, (2, *grid, 24))
 
 
 def test_relative_position_bias_rows_then_columns() -> None:
     """Entry [(i, j), (k, l)] is q . (R_h[i - k] + R_w[j - l]), with offsets indexed from H - 1 and W - 1."""
     torch.manual_seed(1)
     attention = Attention(dim=4, num_heads=1, use_rel_pos=True, input_size=(2, 3))
-    torch.nn.init.normal_(attention.rel_pos_h)
-    torch.nn.init.normal_(attention.rel_pos_w)
+    randomise_rel_pos(attention, std=1.0)
     q = torch.randn(1, 1, 6, 4)
     bias = relative_position_bias(q, attention, (2, 3))
     assert bias.shape == (1, 1, 6, 6)
@@ -73,8 +77,7 @@ def test_use_fused_attention_keeps_the_encoder_output(img_size: int) -> None:
     torch.manual_seed(0)
     stock = build_tiny_sam(img_size).image_encoder
     for block in stock.blocks:
-        torch.nn.init.normal_(block.attn.rel_pos_h, std=0.5)
-        torch.nn.init.normal_(block.attn.rel_pos_w, std=0.5)
+        randomise_rel_pos(block.attn)
     fused = copy.deepcopy(stock)
     assert use_fused_attention(fused) == len(stock.blocks) == 2  # one windowed block, one global block
     x = torch.randn(1, 3, img_size, img_size)
