@@ -98,7 +98,8 @@ def setup(args: argparse.Namespace) -> tuple[Sam, list[tuple[np.ndarray, Prompts
 def naive_times(model: Sam, examples: list[tuple[np.ndarray, Prompts]], views: list[View]) -> list[float]:
     """Seconds of :func:`naive_view` for every (example, view), after one untimed fp32 encoder pass."""
     with torch.inference_mode():
-        model.image_encoder(torch.zeros(1, 3, 1024, 1024))
+        side = model.image_encoder.img_size
+        model.image_encoder(torch.zeros(1, 3, side, side))
     return [timed(naive_view, model, image, prompts, view)[0] for image, prompts in examples for view in views]
 
 
@@ -134,7 +135,7 @@ def main(argv: list[str]) -> None:
     )
 
     def encoder(image: np.ndarray) -> float:
-        return timed(labeler.encode, labeler.encoder_input(image))[0]
+        return timed(labeler.encode, labeler.encoder_input(image)[0])[0]
 
     encoder(examples[0][0])  # warm-up of the labeler's precision
     encoder_times, view_times = [], []

@@ -139,13 +139,14 @@ class SamLabeler(Labeler):
         model = load_sam(config.model_type, config.checkpoint, builder=builder, device=device)
         return cls(model, precision="auto" if config.bf16 else "fp32")
 
-    def encoder_input(self, image: np.ndarray) -> torch.Tensor:
-        """``image`` uint8 (H, W, 3) RGB -> (1, 3, S, S) float: long side resized to S, normalised, padded."""
+    def encoder_input(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
+        """``image`` uint8 (H, W, 3) RGB -> the encoder's input (1, 3, S, S) float (long side resized to S,
+        normalised, padded) and the resized (H', W') before padding."""
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"SAM expects an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
         resized = self.transform.apply_image(image)
         tensor = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
-        return self.model.preprocess(tensor.float())
+        return self.model.preprocess(tensor.float()), (int(resized.shape[0]), int(resized.shape[1]))
 
     @torch.inference_mode()
     def encode(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -160,11 +161,10 @@ class SamLabeler(Labeler):
 
     def prepare(self, image: np.ndarray) -> SamEmbedding:
         """Resize the long side to the encoder size, normalise, pad, and run the image encoder once."""
-        features = self.encode(self.encoder_input(image))
-        resized = self.transform.get_preprocess_shape(image.shape[0], image.shape[1], self.transform.target_length)
+        tensor, input_size = self.encoder_input(image)
         return SamEmbedding(
-            features=features,
-            input_size=(int(resized[0]), int(resized[1])),
+            features=self.encode(tensor),
+            input_size=input_size,
             original_size=(int(image.shape[0]), int(image.shape[1])),
         )
 
