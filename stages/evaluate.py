@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from wssam.cli import reports_input_errors
-from wssam.evaluation import evaluate_folders
+from wssam.evaluate.stage import evaluate
 
 app = typer.Typer(add_completion=False)
 
@@ -27,7 +27,7 @@ def main(
     per_image: Annotated[Path | None, typer.Option(help="Optional per-image CSV file.")] = None,
 ) -> None:
     """Evaluate predicted maps against GT masks with the CODToolbox metrics (S-measure, weighted F, MAE, E, F)."""
-    results = evaluate_folders(pred_dir=pred_dir, gt_dir=gt_dir, output=output, per_image=per_image)
+    results = evaluate(pred_dir=pred_dir, gt_dir=gt_dir, output=output, per_image=per_image)
     print("  ".join(f"{name} {value:.4f}" for name, value in results.items()))
     print(f"wrote {output}" + (f" and {per_image}" if per_image else ""))
 

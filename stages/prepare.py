@@ -14,7 +14,8 @@ import typer
 
 from wssam.cli import reports_input_errors
 from wssam.config import load_section
-from wssam.data.prepare import PrepareConfig, prepare_datasets
+from wssam.prepare.config import PrepareConfig
+from wssam.prepare.stage import prepare
 
 app = typer.Typer(add_completion=False)
 
@@ -22,15 +23,13 @@ app = typer.Typer(add_completion=False)
 @app.command()
 @reports_input_errors
 def main(
-    params: Annotated[Path, typer.Option(help="Parameter file; its 'prepare' section is read.")] = Path("params.yaml"),
-    raw_dir: Annotated[Path, typer.Option(help="Folder of raw datasets that DVC tracks.")] = Path("data/raw"),
-    output: Annotated[Path, typer.Option(help="Folder to write the prepared datasets into (replaced).")] = Path(
-        "data/prepared"
-    ),
+    params: Annotated[Path, typer.Option(help="Parameter file; its 'prepare' section is read.")],
+    raw_dir: Annotated[Path, typer.Option(help="Folder of raw datasets that DVC tracks.")],
+    output: Annotated[Path, typer.Option(help="Folder to write the prepared datasets into (replaced).")],
 ) -> None:
     """Prepare the datasets: the training set (with scribbles or points) and every test set."""
     config = load_section(PrepareConfig, "prepare", params)
-    for summary in prepare_datasets(config=config, raw_dir=raw_dir, output=output):
+    for summary in prepare(config=config, raw_dir=raw_dir, output=output):
         sparse = f"{summary.sparse_kind} ({summary.sparse_source})" if summary.sparse_kind else "none"
         print(
             f"{summary.role} {summary.name}: {summary.images} images, {summary.usable} usable, "

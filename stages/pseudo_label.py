@@ -14,8 +14,9 @@ import typer
 
 from wssam.cli import reports_input_errors
 from wssam.config import load_section
-from wssam.labelers.sam_setup import reexec_with_allocator_tunables
-from wssam.pseudo_labeling import PseudoLabelConfig, pseudo_label_view
+from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.pseudo_label.labelers.sam_setup import reexec_with_allocator_tunables
+from wssam.pseudo_label.stage import pseudo_label
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -23,12 +24,11 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 @app.command()
 @reports_input_errors
 def main(
+    params: Annotated[Path, typer.Option(help="Parameter file; reads its pseudo_label section.")],
+    manifest: Annotated[Path, typer.Option(help="Training manifest written by prepare.")],
     view: Annotated[str, typer.Option(help="View name, e.g. identity, hflip_rot90, scale0.5.")],
+    labeler_dir: Annotated[Path, typer.Option(help="The labeler's own files (SAM: its checkpoint).")],
     output: Annotated[Path, typer.Option(help="Folder for the view's probability maps (replaced).")],
-    params: Annotated[Path, typer.Option(help="Parameter file; reads its pseudo_label section.")] = Path("params.yaml"),
-    manifest: Annotated[Path, typer.Option(help="Training manifest written by prepare.")] = Path(
-        "data/prepared/train/manifest.csv"
-    ),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Pseudo-label the usable training images in one augmentation view.
@@ -40,7 +40,9 @@ def main(
     config = load_section(PseudoLabelConfig, "pseudo_label", params)
     if config.labeler == "sam" and __name__ == "__main__":
         reexec_with_allocator_tunables()  # SAM's encoder needs the allocator settings; glibc reads them at start
-    summary = pseudo_label_view(manifest=manifest, view=view, output=output, config=config, progress=progress)
+    summary = pseudo_label(
+        manifest=manifest, view=view, labeler_dir=labeler_dir, output=output, config=config, progress=progress
+    )
     rate = summary.images / summary.seconds if summary.seconds > 0 else float("inf")
     print(
         f"pseudo_label {summary.view}: {summary.images} maps with {config.labeler} in {summary.output} "

@@ -15,8 +15,9 @@ import typer
 
 from wssam.cli import reports_input_errors
 from wssam.config import load_section
-from wssam.training.config import TrainConfig, check_train_config
-from wssam.training.loop import train
+from wssam.train.config import TrainConfig
+from wssam.train.layout import best_checkpoint, last_checkpoint
+from wssam.train.stage import train
 
 app = typer.Typer(add_completion=False)
 
@@ -24,19 +25,15 @@ app = typer.Typer(add_completion=False)
 @app.command()
 @reports_input_errors
 def main(
-    params: Annotated[Path, typer.Option(help="Parameter file (section train).")] = Path("params.yaml"),
-    manifest: Annotated[Path, typer.Option(help="Training manifest written by prepare.")] = Path(
-        "data/prepared/train/manifest.csv"
-    ),
-    scored_dir: Annotated[Path, typer.Option(help="Scored pseudo labels: selection.csv, labels/, weights/.")] = Path(
-        "data/pseudo_labels/scored"
-    ),
-    output: Annotated[Path, typer.Option(help="Checkpoint folder (model.pt, last.pt).")] = Path("data/model"),
-    log_dir: Annotated[Path, typer.Option(help="dvclive log folder.")] = Path("data/train_log"),
-    metrics: Annotated[Path, typer.Option(help="Training summary JSON.")] = Path("metrics/train.json"),
+    params: Annotated[Path, typer.Option(help="Parameter file (section train).")],
+    manifest: Annotated[Path, typer.Option(help="Training manifest written by prepare.")],
+    scored_dir: Annotated[Path, typer.Option(help="Scored pseudo labels: selection.csv, labels/, weights/.")],
+    output: Annotated[Path, typer.Option(help="Checkpoint folder (model.pt, last.pt).")],
+    log_dir: Annotated[Path, typer.Option(help="dvclive log folder.")],
+    metrics: Annotated[Path, typer.Option(help="Training summary JSON.")],
 ) -> None:
     """Train the segmentation network on the kept images with their pseudo labels, entropy weights and scribbles."""
-    config = check_train_config(load_section(TrainConfig, "train", params))
+    config = load_section(TrainConfig, "train", params)
     summary = train(
         config=config,
         manifest=manifest,
@@ -46,11 +43,11 @@ def main(
         metrics_path=metrics,
     )
     print(
-        f"trained {config.model}/{config.backbone} ({summary['params_millions']} M parameters) for {summary['epochs']}"
-        f" epochs on {summary['train_images']} images ({summary['val_images']} held out) in {summary['seconds']} s;"
-        f" best epoch {summary['best_epoch']}, val MAE {summary['best_val_mae']}"
+        f"trained {config.model.name}/{config.model.backbone} ({summary['params_millions']} M parameters) for "
+        f"{summary['epochs']} epochs on {summary['train_images']} images ({summary['val_images']} held out) in "
+        f"{summary['seconds']} s; best epoch {summary['best_epoch']}, val MAE {summary['best_val_mae']}"
     )
-    print(f"wrote {output / 'model.pt'}, {output / 'last.pt'}, {log_dir} and {metrics}")
+    print(f"wrote {best_checkpoint(output)}, {last_checkpoint(output)}, {log_dir} and {metrics}")
 
 
 if __name__ == "__main__":

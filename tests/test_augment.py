@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from recipe import recipe
 
-from wssam.training.augment import Sample, augment, crop_resize, hflip, resize, rotate
-from wssam.training.config import AugmentConfig
+from wssam.train.augment import Sample, augment, crop_resize, hflip, resize, rotate
+from wssam.train.config import TrainConfig
+
+AUGMENT = recipe(TrainConfig, "train").augment
 
 
 def _block_sample(height: int = 48, width: int = 64, top: int = 8, left: int = 10, side: int = 9) -> Sample:
@@ -63,7 +66,7 @@ def test_crop_resize_moves_every_map() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_random_augment_is_aligned_and_sized(seed: int) -> None:
-    config = AugmentConfig(hflip=0.5, crop_scale=0.7, rotation_degrees=15.0, color_jitter=0.0)
+    config = AUGMENT.replace(hflip=0.5, crop_scale=0.7, rotation_degrees=15.0, color_jitter=0.0)
     out = augment(_block_sample(top=20, left=27), config, 32, np.random.default_rng(seed))  # block survives any crop
     for m in (out.image, out.target, out.weight, out.sparse):
         assert m.shape[-2:] == (32, 32)
@@ -72,14 +75,14 @@ def test_random_augment_is_aligned_and_sized(seed: int) -> None:
 
 
 def test_augment_is_reproducible_from_the_generator_seed() -> None:
-    config = AugmentConfig()
+    config = AUGMENT
     a = augment(_block_sample(), config, 32, np.random.default_rng([0, 3, 5]))
     b = augment(_block_sample(), config, 32, np.random.default_rng([0, 3, 5]))
     assert torch.equal(a.image, b.image) and torch.equal(a.sparse, b.sparse)
 
 
 def test_colour_jitter_touches_the_image_only() -> None:
-    config = AugmentConfig(hflip=0.0, crop_scale=1.0, rotation_degrees=0.0, color_jitter=0.5)
+    config = AUGMENT.replace(hflip=0.0, crop_scale=1.0, rotation_degrees=0.0, color_jitter=0.5)
     sample = _block_sample()
     sample = Sample(sample.image * 0.6 + 0.2, sample.target, sample.weight, sample.sparse)
     out = augment(sample, config, 64, np.random.default_rng(1))

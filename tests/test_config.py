@@ -1,60 +1,127 @@
-"""The params loader: unknown keys, missing keys, wrong types and out-of-range values name the full key."""
+"""The params door: every section of params.yaml validates; unknown, missing, mistyped and out-of-range keys are one
+line naming the full key; a config built in code or rebuilt from a dict is checked the same way."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import ValidationError
+from recipe import PARAMS, params_section, recipe
 
-from wssam.config import bounds, choices, from_mapping, load_section
+from wssam.config import build_config, load_section, read_params
 from wssam.io import InputError
+from wssam.models.config import ModelConfig
+from wssam.predict.config import PredictConfig
+from wssam.prepare.config import PrepareConfig
+from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.score.config import ScoreConfig
+from wssam.train.config import TrainConfig
+
+SECTIONS = {
+    "prepare": PrepareConfig,
+    "pseudo_label": PseudoLabelConfig,
+    "score": ScoreConfig,
+    "train": TrainConfig,
+    "predict": PredictConfig,
+}
 
 
-@dataclass(frozen=True)
-class Inner:
-    width: int = field(default=3, metadata=bounds(ge=1))
+def _leaf_keys(mapping: dict, prefix: str) -> list[str]:
+    keys = []
+    for key, value in mapping.items():
+        if isinstance(value, dict) and key != "test_sets":
+            keys += _leaf_keys(value, f"{prefix}.{key}")
+        else:
+            keys.append(f"{prefix}.{key}")
+    return keys
 
 
-@dataclass(frozen=True)
-class Example:
-    tau: float = field(metadata=bounds(ge=0.0, le=1.0))
-    labeler: str = field(default="random_walker", metadata=choices("random_walker", "sam"))
-    views: tuple[str, ...] = ("identity",)
-    band: tuple[float, ...] = field(default=(), metadata=bounds(ge=0.0, le=1.0))
-    inner: Inner = field(default_factory=Inner)
-    path: str | None = None
+def _without(mapping: dict, dotted: list[str]) -> dict:
+    inner = mapping
+    for part in dotted[:-1]:
+        inner = inner[part]
+    del inner[dotted[-1]]
+    return mapping
 
 
-def test_builds_nested_dataclass_and_converts_types() -> None:
-    config = from_mapping(Example, {"tau": 0, "views": ["a", "b"], "inner": {"width": 5}}, "score")
-    assert config == Example(tau=0.0, views=("a", "b"), inner=Inner(width=5))
-    assert isinstance(config.tau, float)
+def test_every_section_of_params_yaml_validates() -> None:
+    assert set(read_params(PARAMS)) == set(SECTIONS)
+    for section, cls in SECTIONS.items():
+        assert isinstance(load_section(cls, section, PARAMS), cls)
 
 
 @pytest.mark.parametrize(
-    ("mapping", "message"),
+    "key", [key for section in SECTIONS for key in _leaf_keys(read_params(PARAMS)[section], section)]
+)
+def test_deleting_any_key_names_it(key: str) -> None:
+    section, *path = key.split(".")
+    mapping = _without(params_section(section), path)
+    with pytest.raises(InputError, match=rf"^parameter '{key}' is missing; add it to params.yaml$"):
+        build_config(SECTIONS[section], mapping, section)
+
+
+@pytest.mark.parametrize(
+    ("section", "changes", "message"),
     [
-        ({"tau": 0.1, "tua": 1}, "score.tua"),
-        ({}, "score.tau"),
-        ({"tau": "high"}, "score.tau"),
-        ({"tau": 1.5}, "score.tau"),
-        ({"tau": 0.1, "labeler": "unet"}, "score.labeler"),
-        ({"tau": 0.1, "inner": {"width": 0}}, "score.inner.width"),
-        ({"tau": 0.1, "inner": {"height": 1}}, "score.inner.height"),
-        ({"tau": 0.1, "band": [0.3, 1.7]}, "score.band[1]"),
-        ({"tau": True}, "score.tau"),
+        ("score", {"taux": 0.3}, r"unknown parameter 'score.taux'; known keys of 'score': keep_fraction, selection"),
+        ("score", {"tau": -1}, r"parameter 'score.tau' = -1 is invalid: Input should be greater than or equal to 0"),
+        ("score", {"selection": "best"}, r"parameter 'score.selection' = 'best' is invalid"),
+        ("train", {"model": {"width": 4}}, r"parameter 'train.model.width' = 4 is invalid: .*greater than or equal"),
+        ("train", {"model": {"name": "unet"}}, r"parameter 'train.model.name' = 'unet'"),
+        ("train", {"image_size": 100}, r"parameter 'train.image_size' = 100 is invalid: .*multiple of 32 \(e.g. 96\)"),
+        ("train", {"min_lr": 0.1}, r"parameter 'train.min_lr' = 0.1 is invalid: must not exceed train.lr"),
+        ("train", {"epochs": 2.5}, r"parameter 'train.epochs' = 2.5"),
+        ("train", {"loss": {"deep_supervision": [1, 1]}}, r"'train.loss.deep_supervision' = \[1, 1\] .* 5 weights"),
+        ("train", {"loss": {"ignore_band": [0.3, 1.7]}}, r"parameter 'train.loss.ignore_band\[1\]' = 1.7"),
+        ("train", {"loss": {"ignore_band": [0.7, 0.3]}}, r"'train.loss.ignore_band' = \[0.7, 0.3\] .* lo < hi"),
+        ("train", {"precision": "fp16"}, r"parameter 'train.precision' = 'fp16'"),
+        ("train", {"augment": {"hflip": 2}}, r"parameter 'train.augment.hflip' = 2"),
+        ("pseudo_label", {"labler": "sam"}, r"unknown parameter 'pseudo_label.labler'"),
+        ("pseudo_label", {"views": ["identity", "rot45"]}, r"'pseudo_label.views\[1\]' = 'rot45' .* unknown token"),
+        ("pseudo_label", {"views": ["identity", "identity"]}, r"'pseudo_label.views' .* 'identity' is listed twice"),
+        ("pseudo_label", {"sam": {"precision": "half"}}, r"parameter 'pseudo_label.sam.precision' = 'half'"),
+        ("prepare", {"max_image": 4}, r"unknown parameter 'prepare.max_image'"),
+        ("prepare", {"test_sets": {"bad name": "synthetic"}}, r"'prepare.test_sets' .* may hold only letters"),
+        ("prepare", {"sparse": {"kind": "box"}}, r"parameter 'prepare.sparse.kind' = 'box'"),
     ],
 )
-def test_bad_values_name_the_key(mapping: dict, message: str) -> None:
-    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        from_mapping(Example, mapping, "score")
+def test_bad_values_are_one_line_naming_the_key(section: str, changes: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message) as error:
+        recipe(SECTIONS[section], section, **changes)
+    assert "\n" not in str(error.value)
 
 
-def test_load_section_reads_yaml_and_reports_missing_section(tmp_path) -> None:
-    params = tmp_path / "params.yaml"
-    params.write_text("score:\n  tau: 0.25\n")
-    assert load_section(Example, "score", params).tau == 0.25
-    with pytest.raises(InputError, match="section 'train'"):
-        load_section(Example, "train", params)
-    with pytest.raises(InputError, match="not found"):
-        load_section(Example, "score", tmp_path / "absent.yaml")
+def test_numbers_in_exponent_form_are_numbers(tmp_path: Path) -> None:
+    text = PARAMS.read_text().replace("  lr: 0.001 ", "  lr: 1e-3 ").replace("  min_lr: 0.000001", "  min_lr: 1e-6")
+    assert yaml.safe_load(text)["train"]["lr"] == "1e-3"  # what YAML 1.1 makes of it
+    (tmp_path / "params.yaml").write_text(text)
+    config = load_section(TrainConfig, "train", tmp_path / "params.yaml")
+    assert config.lr == 0.001 and config.min_lr == 1e-6
+
+
+def test_configs_built_in_code_or_replaced_are_validated_too() -> None:
+    model = recipe(TrainConfig, "train").model
+    with pytest.raises(ValidationError, match="width"):
+        ModelConfig(name="wssam", backbone="resnet18", backbone_weights="none", width=4, grouping=True)
+    with pytest.raises(ValidationError, match="width"):
+        model.replace(width=4)
+    with pytest.raises(ValidationError, match="grouping"):
+        ModelConfig(name="wssam", backbone="resnet18", backbone_weights="none", width=8)  # no default
+    rebuilt = TrainConfig.model_validate(recipe(TrainConfig, "train").to_dict())
+    assert rebuilt == recipe(TrainConfig, "train")
+
+
+def test_missing_file_section_and_malformed_yaml(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="parameter file not found"):
+        load_section(ScoreConfig, "score", tmp_path / "absent.yaml")
+    (tmp_path / "params.yaml").write_text("train: {}\n")
+    with pytest.raises(InputError, match="section 'score' is missing"):
+        load_section(ScoreConfig, "score", tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text("score: [1, 2\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_section(ScoreConfig, "score", tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text("score: 3\n")
+    with pytest.raises(InputError, match="parameter 'score' must be a mapping"):
+        load_section(ScoreConfig, "score", tmp_path / "params.yaml")

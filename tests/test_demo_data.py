@@ -9,9 +9,10 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.segmentation import random_walker
 
-from wssam.data.demo import MAX_AREA_FRACTION, MIN_AREA_FRACTION, demo_samples
-from wssam.data.prepare import SYNTHETIC, derive_seed
-from wssam.data.simulate import simulate_scribbles
+from wssam.prepare.config import SYNTHETIC
+from wssam.prepare.demo import MAX_AREA_FRACTION, MIN_AREA_FRACTION, demo_samples
+from wssam.prepare.simulate import simulate_scribbles
+from wssam.prepare.stage import derive_seed
 
 DEMO_SEED = derive_seed(0, SYNTHETIC, "train")  # the training set prepare writes with the default params
 

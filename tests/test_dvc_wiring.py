@@ -1,12 +1,14 @@
-"""``dvc.yaml`` wiring: every stage lists its script and every ``wssam`` module the script imports as deps.
+"""``dvc.yaml`` wiring: each stage is found from its name, lists its script and every ``wssam`` module the script
+imports as deps, and nothing more that would rerun it needlessly.
 
-Without this, editing (say) the entropy code would not rerun ``score``; with too broad deps, editing it would
-rerun the labelling. Both directions are checked for the modules that matter most.
+Without the first, editing (say) the entropy code would not rerun ``score``; with too broad deps, editing the loss
+would rerun prediction. Both directions are checked for the modules that matter most.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -33,7 +35,7 @@ def _module_file(name: str) -> Path | None:
 
 
 def _imported_modules(source: Path, seen: set[Path] | None = None) -> set[Path]:
-    """Files of the ``wssam`` modules that ``source`` imports, transitively."""
+    """Files of the ``wssam`` modules that ``source`` imports, transitively (lazy imports inside functions too)."""
     seen = set() if seen is None else seen
     for node in ast.walk(ast.parse(source.read_text())):
         names: list[str] = []
@@ -61,20 +63,67 @@ def _deps(stage: dict) -> list[str]:
     return [dep for dep in _stage_body(stage).get("deps", []) if isinstance(dep, str)]
 
 
+def _script(stage: dict) -> str:
+    return next(part for part in _stage_body(stage)["cmd"].split() if part.startswith("stages/"))
+
+
+@pytest.mark.parametrize("name", sorted(_stages()))
+def test_a_stage_is_found_from_its_name(name: str) -> None:
+    """Stage X runs stages/X.py, whose work is the function X of wssam/X/stage.py (with its config beside it)."""
+    stage = _stages()[name]
+    assert _script(stage) == f"stages/{name}.py"
+    core = importlib.import_module(f"wssam.{name}.stage")
+    assert callable(getattr(core, name)), f"wssam.{name}.stage has no function {name}"
+    called = {
+        node.func.id
+        for node in ast.walk(ast.parse((REPO / "stages" / f"{name}.py").read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert name in called, f"stages/{name}.py does not call {name}()"
+
+
 @pytest.mark.parametrize("name", sorted(_stages()))
 def test_stage_deps_cover_its_script_and_imports(name: str) -> None:
     stage = _stages()[name]
-    command = _stage_body(stage)["cmd"]
-    script = next(part for part in command.split() if part.startswith("stages/"))
+    script = _script(stage)
     deps = _deps(stage)
     assert script in deps, f"{name}: its script {script} is not a dependency"
     missing = [str(p.relative_to(REPO)) for p in sorted(_imported_modules(REPO / script)) if not _covered(p, deps)]
     assert not missing, f"{name}: imports {missing} but does not list them as deps"
 
 
+@pytest.mark.parametrize("name", sorted(_stages()))
+def test_stage_scripts_have_no_path_defaults(name: str) -> None:
+    """dvc.yaml is the one map of the disk: every path reaches the script on its command line."""
+    tree = ast.parse((REPO / "stages" / f"{name}.py").read_text())
+    main = next(node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "main")
+    defaults = [d for d in [*main.args.defaults, *main.args.kw_defaults] if d is not None]
+    for default in defaults:
+        is_path = isinstance(default, ast.Call) and ast.unparse(default.func) == "Path"
+        is_text = isinstance(default, ast.Constant) and isinstance(default.value, str)
+        assert not (is_path or is_text), f"stages/{name}.py: default {ast.unparse(default)}"
+    assert len(defaults) < len(main.args.args), "the paths must be required options"
+
+
 def test_entropy_code_reruns_score_but_not_labelling() -> None:
     stages = _stages()
-    entropy = REPO / "wssam" / "scoring" / "entropy.py"
+    entropy = REPO / "wssam" / "score" / "entropy.py"
     assert _covered(entropy, _deps(stages["score"]))
     assert not _covered(entropy, _deps(stages["pseudo_label"]))
     assert not _covered(REPO / "wssam" / "models" / "builder.py", _deps(stages["pseudo_label"]))
+
+
+@pytest.mark.parametrize("module", ["wssam/train/losses.py", "wssam/train/loop.py", "wssam/train/stage.py"])
+def test_training_code_does_not_rerun_prediction_or_evaluation(module: str) -> None:
+    stages = _stages()
+    assert _covered(REPO / module, _deps(stages["train"]))
+    for name in ("predict", "evaluate"):
+        assert not _covered(REPO / module, _deps(stages[name])), f"{name} would rerun after editing {module}"
+
+
+def test_view_stages_depend_on_the_labeler_in_use_only() -> None:
+    body = _stage_body(_stages()["pseudo_label"])
+    assert "pseudo_label.${pseudo_label.labeler}" in body["params"]
+    assert "data/labelers/${pseudo_label.labeler}" in body["deps"]
+    assert "--labeler-dir data/labelers/${pseudo_label.labeler}" in body["cmd"]
+    assert not {"pseudo_label.sam", "pseudo_label.random_walker", "pseudo_label"} & set(body["params"])

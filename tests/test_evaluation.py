@@ -4,34 +4,33 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import py_sod_metrics as sod
 import pytest
+from recipe import shared_fixture as fixture
+from recipe import stage_app
+from typer.testing import CliRunner
 
-from wssam.evaluation import METRIC_NAMES, evaluate_folders, measure_image, pair_files
+from wssam.evaluate.metrics import METRIC_NAMES, measure_image
+from wssam.evaluate.stage import evaluate, pair_files
 from wssam.io import InputError, read_grey, write_png
 
-REPO = Path(__file__).parents[1]
-FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures"
 MATLAB_TOLERANCE = 2e-5  # pysodmetrics' documented deviation on meanEm and maxFm is about 1e-5
+PINNED_PYSODMETRICS = "1.6.2"  # the version whose deviation from MATLAB the tolerance above was measured on
 
 
-def fixture(name: str) -> Path:
-    folder = FIXTURES / name
-    if not folder.is_dir():
-        pytest.skip(f"fixture {folder} is absent (shared fixtures are not part of the repository)")
-    return folder
+def test_the_pinned_pysodmetrics_is_installed() -> None:
+    assert version("pysodmetrics") == PINNED_PYSODMETRICS
 
 
 def test_matches_the_matlab_codtoolbox_reference(tmp_path: Path) -> None:
     folder = fixture("cod10k-matlab")
     reference = json.loads((folder / "matlab_reference.json").read_text())["values"]
-    results = evaluate_folders(
+    results = evaluate(
         pred_dir=folder / "pred", gt_dir=folder / "GT", output=tmp_path / "m.json", per_image=tmp_path / "p.csv"
     )
     assert list(results) == list(METRIC_NAMES)
@@ -62,7 +61,7 @@ def test_per_image_aggregation_equals_one_pysodmetrics_accumulator() -> None:
 
 def test_edge_cases_stay_finite(tmp_path: Path) -> None:
     folder = fixture("sod-edge-cases")
-    results = evaluate_folders(
+    results = evaluate(
         pred_dir=folder / "pred", gt_dir=folder / "GT", output=tmp_path / "m.json", per_image=tmp_path / "p.csv"
     )
     assert all(math.isfinite(value) for value in results.values()), results
@@ -96,14 +95,14 @@ def test_missing_prediction_names_the_file(tmp_path: Path) -> None:
     pred_dir, gt_dir = make_pairs(tmp_path, {"a": (24, 24), "b": (24, 24)})
     (pred_dir / "b.png").unlink()
     with pytest.raises(InputError, match=r"pred/b\.png: prediction missing"):
-        evaluate_folders(pred_dir=pred_dir, gt_dir=gt_dir, output=tmp_path / "m.json")
+        evaluate(pred_dir=pred_dir, gt_dir=gt_dir, output=tmp_path / "m.json")
     assert not (tmp_path / "m.json").exists()
 
 
 def test_wrong_size_names_the_file_and_both_sizes(tmp_path: Path) -> None:
     pred_dir, gt_dir = make_pairs(tmp_path, {"a": (24, 24), "b": (20, 30)})
     with pytest.raises(InputError, match=r"pred/b\.png: prediction is 30x20 \(WxH\) but its GT .*b\.png is 24x24"):
-        evaluate_folders(pred_dir=pred_dir, gt_dir=gt_dir, output=tmp_path / "m.json")
+        evaluate(pred_dir=pred_dir, gt_dir=gt_dir, output=tmp_path / "m.json")
 
 
 def test_empty_gt_dir_is_an_error(tmp_path: Path) -> None:
@@ -113,20 +112,19 @@ def test_empty_gt_dir_is_an_error(tmp_path: Path) -> None:
         pair_files(tmp_path / "pred", tmp_path / "GT")
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, str(REPO / "stages" / "evaluate.py"), *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+def cli(*args: str):
+    return CliRunner().invoke(stage_app("evaluate"), list(args))
 
 
 def test_cli_writes_json_and_reports_a_missing_prediction_in_one_line(tmp_path: Path) -> None:
     pred_dir, gt_dir = make_pairs(tmp_path, {"a": (24, 24), "b": (24, 24)})
     output = tmp_path / "metrics" / "set.json"
     done = cli("--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--output", str(output))
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     assert set(json.loads(output.read_text())) == set(METRIC_NAMES)
 
     (pred_dir / "a.png").unlink()
     done = cli("--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--output", str(output))
-    assert done.returncode == 2
+    assert done.exit_code == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "a.png" in lines[0], done.stderr

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from recipe import recipe
 from sam_helpers import synthetic_example
 
 from wssam.io import InputError
-from wssam.labelers import build_labeler
-from wssam.labelers.random_walker import RandomWalkerConfig, RandomWalkerLabeler, seeds_with_border
-from wssam.prompts import PromptConfig, prompts_from_sparse
-from wssam.pseudo_labeling import PseudoLabelConfig, label_in_view
-from wssam.views import parse_view
+from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.pseudo_label.labelers import build_labeler
+from wssam.pseudo_label.labelers.random_walker import RandomWalkerLabeler, seeds_with_border
+from wssam.pseudo_label.prompts import prompts_from_sparse
+from wssam.pseudo_label.stage import label_in_view
+from wssam.pseudo_label.views import parse_view
+
+CONFIG = recipe(PseudoLabelConfig, "pseudo_label")
+WALKER = CONFIG.random_walker
 
 
 def _example(kind: str = "scribble"):
@@ -20,7 +25,7 @@ def _example(kind: str = "scribble"):
         points = np.zeros_like(sparse)
         points[26, 36] = 1
         sparse = points
-    prompts = prompts_from_sparse(sparse, kind=kind, name="s", seed=0, config=PromptConfig())
+    prompts = prompts_from_sparse(sparse, kind=kind, name="s", seed=0, config=CONFIG.prompts)
     return image, prompts
 
 
@@ -31,7 +36,7 @@ def _inside() -> np.ndarray:
 
 def test_random_walker_finds_the_object() -> None:
     image, prompts = _example()
-    probability = RandomWalkerLabeler(RandomWalkerConfig()).label(image, prompts)
+    probability = RandomWalkerLabeler(WALKER).label(image, prompts)
     assert probability.dtype == np.float32 and probability.shape == (48, 80)
     assert np.all(np.isfinite(probability)) and probability.min() >= 0 and probability.max() <= 1
     inside = _inside()
@@ -43,7 +48,7 @@ def test_point_labels_use_the_border_as_background() -> None:
     image, prompts = _example("point")
     seeds = seeds_with_border(prompts.sparse, kind="point", border_background=True)
     assert np.all(seeds[0] == 2) and np.all(seeds[:, -1] == 2) and seeds[26, 36] == 1
-    probability = RandomWalkerLabeler(RandomWalkerConfig()).label(image, prompts)
+    probability = RandomWalkerLabeler(WALKER).label(image, prompts)
     inside = _inside()
     assert probability[inside].mean() > 0.6 and probability[~inside].mean() < 0.3
 
@@ -60,7 +65,7 @@ def test_border_is_left_alone_for_scribbles_with_background() -> None:
 def test_random_walker_is_equivariant_under_flips_and_rotations(name: str) -> None:
     """Every flip/rotation view brought back equals the identity view within 2/255 on >= 99 % of pixels."""
     image, prompts = _example()
-    labeler = RandomWalkerLabeler(RandomWalkerConfig())
+    labeler = RandomWalkerLabeler(WALKER)
     reference = label_in_view(labeler, image, prompts, parse_view("identity"))
     back = label_in_view(labeler, image, prompts, parse_view(name))
     assert back.shape == reference.shape
@@ -72,21 +77,21 @@ def test_random_walker_scaled_views_agree_roughly(name: str) -> None:
     """Scaled views land on the same object. Upsampling halves the contrast between neighbouring pixels, so the
     walk leaks more at beta 130 in x2 views (a property of the walk, not of the geometry): test at beta 500."""
     image, prompts = _example()
-    labeler = RandomWalkerLabeler(RandomWalkerConfig(beta=500.0))
+    labeler = RandomWalkerLabeler(WALKER.replace(beta=500.0))
     reference = label_in_view(labeler, image, prompts, parse_view("identity")) >= 0.5
     back = label_in_view(labeler, image, prompts, parse_view(name)) >= 0.5
     assert (reference & back).sum() / (reference | back).sum() >= 0.9
 
 
-def test_build_labeler_registry() -> None:
-    labeler = build_labeler(PseudoLabelConfig(labeler="random_walker"))
-    assert isinstance(labeler, RandomWalkerLabeler)
-    with pytest.raises(InputError, match="pseudo_label.labeler"):
-        build_labeler(PseudoLabelConfig(labeler="magic"))
+def test_build_labeler_picks_the_configured_one(tmp_path) -> None:
+    assert isinstance(build_labeler(CONFIG.replace(labeler="random_walker"), tmp_path), RandomWalkerLabeler)
+    sam = CONFIG.replace(labeler="sam", sam=CONFIG.sam.replace(checkpoint="absent.pth"))
+    with pytest.raises(InputError, match="absent.pth: SAM checkpoint not found"):
+        build_labeler(sam, tmp_path)
 
 
 def test_conjugate_gradient_mode_agrees_with_direct_solve() -> None:
     image, prompts = _example()
-    direct = RandomWalkerLabeler(RandomWalkerConfig(mode="bf")).label(image, prompts)
-    iterative = RandomWalkerLabeler(RandomWalkerConfig(mode="cg_j", tol=1e-4)).label(image, prompts)
+    direct = RandomWalkerLabeler(WALKER.replace(mode="bf")).label(image, prompts)
+    iterative = RandomWalkerLabeler(WALKER.replace(mode="cg_j", tol=1e-4)).label(image, prompts)
     assert np.mean(np.abs(direct - iterative) <= 2 / 255) >= 0.99

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wssam.training.losses import (
+from wssam.train.losses import (
     band_mask,
     boundary_emphasis,
     partial_bce,

@@ -6,23 +6,40 @@ from pathlib import Path
 
 import pytest
 import torch
+from recipe import recipe
 from torchvision import models
 
 from wssam.io import InputError
-from wssam.models import OUTPUT_NAMES, build_model, count_parameters_millions
+from wssam.models.builder import build_model as build
+from wssam.models.builder import count_parameters_millions
+from wssam.models.config import FINAL_OUTPUT, OUTPUT_NAMES, ModelConfig
 from wssam.models.grouping import MultiScaleFeatureGrouping, position_grid
+from wssam.models.network import IMAGENET_MEAN, IMAGENET_STD
+from wssam.train.config import TrainConfig
 
-#: sizes (H, W) every network must handle: square at two scales and non-square
-SIZES = [(256, 256), (384, 384), (256, 320)]
+#: sizes (H, W) every network must handle at paper size: square at two scales and non-square
+PAPER_SIZES = [(256, 256), (384, 384), (256, 320)]
+#: tiny sizes for the default tier: square and non-square
+TINY_SIZES = [(64, 64), (64, 96)]
 #: the paper's parameter count of the ResNet-50 WS-SAM network, in millions
 PAPER_PARAMS_MILLIONS = 46.5
+PAPER_WIDTH = 128
+
+
+def config(name: str = "wssam", **changes: object) -> ModelConfig:
+    """params.yaml's model section (ResNet-18, random weights) with ``name`` and ``changes``."""
+    return recipe(TrainConfig, "train").model.replace(name=name, **changes)
+
+
+def build_model(name: str, **changes: object) -> torch.nn.Module:
+    return build(config(name, **changes))
 
 
 def run(model: torch.nn.Module, height: int, width: int) -> dict[str, torch.Tensor]:
-    """Forward one random image (1, 3, height, width) in eval mode without gradients."""
+    """Forward one random RGB image (1, 3, height, width) in [0, 1] in eval mode without gradients."""
     model.eval()
     with torch.no_grad():
-        return model(torch.randn(1, 3, height, width))
+        return model(torch.rand(1, 3, height, width))
 
 
 def check_outputs(outputs: dict[str, torch.Tensor], height: int, width: int) -> None:
@@ -33,17 +50,39 @@ def check_outputs(outputs: dict[str, torch.Tensor], height: int, width: int) -> 
 
 
 @pytest.mark.parametrize("name", ["wssam", "baseline"])
-@pytest.mark.parametrize("backbone", ["resnet18", "resnet50"])
-def test_five_named_outputs_at_input_size(name: str, backbone: str) -> None:
+def test_five_named_outputs_at_input_size(name: str) -> None:
     torch.manual_seed(0)
-    model = build_model(name, backbone=backbone)
-    for height, width in SIZES:
+    model = build_model(name, width=16)
+    assert model.output_names == OUTPUT_NAMES and model.final_output == FINAL_OUTPUT == "p1"
+    for height, width in TINY_SIZES:
         check_outputs(run(model, height, width), height, width)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["wssam", "baseline"])
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50"])
+def test_five_named_outputs_at_paper_sizes(name: str, backbone: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(name, backbone=backbone, width=PAPER_WIDTH)
+    for height, width in PAPER_SIZES:
+        check_outputs(run(model, height, width), height, width)
+
+
+def test_the_network_owns_its_input_normalisation() -> None:
+    torch.manual_seed(0)
+    model = build_model("baseline", width=16).eval()
+    images = torch.rand(2, 3, 64, 64)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        direct, by_hand = model(images), model.segment((images - mean) / std)
+    for name in OUTPUT_NAMES:
+        assert torch.equal(direct[name], by_hand[name])
+    assert not {"pixel_mean", "pixel_std"} & set(model.state_dict())  # buffers, not weights: checkpoints unchanged
 
 
 @pytest.mark.parametrize("name", ["wssam", "baseline"])
 def test_size_not_multiple_of_32_is_a_clear_error(name: str) -> None:
-    model = build_model(name, backbone="resnet18", width=16)
+    model = build_model(name, width=16)
     with pytest.raises(ValueError, match="multiple of 32"):
         run(model, 100, 128)
     with pytest.raises(ValueError, match="multiple of 32"):
@@ -51,13 +90,13 @@ def test_size_not_multiple_of_32_is_a_clear_error(name: str) -> None:
 
 
 def test_resnet50_wssam_has_about_the_paper_parameter_count() -> None:
-    millions = count_parameters_millions(build_model("wssam", backbone="resnet50"))
+    millions = count_parameters_millions(build_model("wssam", backbone="resnet50", width=PAPER_WIDTH))
     assert abs(millions - PAPER_PARAMS_MILLIONS) <= 0.1 * PAPER_PARAMS_MILLIONS
 
 
 def test_grouping_false_drops_the_grouping_module() -> None:
-    with_grouping = build_model("wssam", backbone="resnet18")
-    without = build_model("wssam", backbone="resnet18", grouping=False)
+    with_grouping = build_model("wssam", width=PAPER_WIDTH)
+    without = build_model("wssam", width=PAPER_WIDTH, grouping=False)
     assert isinstance(without.grouping, torch.nn.Identity)
     difference = count_parameters_millions(with_grouping) - count_parameters_millions(without)
     assert difference == pytest.approx(count_parameters_millions(with_grouping.grouping))
@@ -66,8 +105,8 @@ def test_grouping_false_drops_the_grouping_module() -> None:
 
 
 def test_width_option_makes_a_smaller_network() -> None:
-    small = build_model("wssam", backbone="resnet18", width=64)
-    assert count_parameters_millions(small) < count_parameters_millions(build_model("wssam", backbone="resnet18"))
+    small = build_model("wssam", width=16)
+    assert count_parameters_millions(small) < count_parameters_millions(build_model("wssam", width=64))
     check_outputs(run(small, 64, 64), 64, 64)
 
 
@@ -92,7 +131,7 @@ def test_position_grid_is_row_major_x_then_y() -> None:
 
 def test_gradient_reaches_learned_slot_initialisations() -> None:
     torch.manual_seed(0)
-    model = build_model("wssam", backbone="resnet18", width=16).train()
+    model = build_model("wssam", width=16).train()
     outputs = model(torch.randn(2, 3, 96, 64))
     sum(outputs[name].mean() for name in OUTPUT_NAMES).backward()
     for grouping in (model.grouping.first, model.grouping.second):
@@ -102,22 +141,17 @@ def test_gradient_reaches_learned_slot_initialisations() -> None:
 
 
 def test_trains_with_batch_size_one() -> None:
-    model = build_model("wssam", backbone="resnet18", width=16).train()
+    model = build_model("wssam", width=16).train()
     outputs = model(torch.randn(1, 3, 64, 64))
     outputs["p1"].mean().backward()
     assert all(torch.isfinite(o).all() for o in outputs.values())
-
-
-def test_unknown_model_name() -> None:
-    with pytest.raises(ValueError, match="unknown model"):
-        build_model("unet")
 
 
 def test_backbone_weights_from_a_path(tmp_path: Path) -> None:
     reference = models.resnet18(weights=None)
     path = tmp_path / "resnet18.pth"
     torch.save(reference.state_dict(), path)
-    model = build_model("baseline", backbone="resnet18", backbone_weights=str(path))
+    model = build_model("baseline", backbone_weights=str(path))
     assert torch.equal(model.backbone.stem[0].weight, reference.conv1.weight)
     assert torch.equal(model.backbone.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
 
@@ -125,7 +159,7 @@ def test_backbone_weights_from_a_path(tmp_path: Path) -> None:
 def test_missing_weights_path_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.pth"
     with pytest.raises(InputError, match="absent.pth"):
-        build_model("baseline", backbone="resnet18", backbone_weights=str(path))
+        build_model("baseline", backbone_weights=str(path))
 
 
 def test_mismatched_weights_are_one_line_input_error(tmp_path: Path) -> None:
@@ -140,8 +174,4 @@ def test_unreadable_weights_file_is_input_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.pth"
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="broken.pth"):
-        build_model("wssam", backbone="resnet18", backbone_weights=str(path))
-
-
-def test_count_parameters_millions() -> None:
-    assert count_parameters_millions(torch.nn.Linear(1000, 1000)) == pytest.approx(1.001)
+        build_model("wssam", backbone_weights=str(path))

@@ -1,7 +1,9 @@
-"""End to end: the real ``dvc.yaml`` on a tiny configuration, in a temporary copy of the repository.
+"""End to end: the real ``dvc.yaml`` on a tiny configuration, in a temporary copy of the repository (slow tier).
 
 Checks that every stage runs, that every metrics file exists with finite values, that a second ``dvc repro`` runs
-nothing, and that changing only ``score.tau`` reruns ``score`` and what follows but not the ``pseudo_label`` stages.
+nothing, that a parameter of the labeler not in use and an edit of the training loss leave the stages that do not
+use them up to date, and that changing only ``score.tau`` reruns ``score`` and what follows but not the
+``pseudo_label`` stages.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-
+VIEWS = ["identity", "hflip_rot90"]
 TINY = {
     "prepare": {"synthetic": {"image_size": 64, "train_images": 10, "test_images": 4}},
-    "pseudo_label": {"views": ["identity", "hflip_rot90"]},
+    "pseudo_label": {"views": VIEWS},
     "score": {"tau": 1.0},
-    "train": {"epochs": 1, "batch_size": 4, "image_size": 64},
+    "train": {"epochs": 1, "batch_size": 4, "image_size": 64, "model": {"width": 16}},
 }
+
+pytestmark = pytest.mark.slow
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -129,6 +133,33 @@ def test_every_metrics_file_exists_with_finite_values(project: Path) -> None:
 def test_second_repro_runs_nothing(project: Path) -> None:
     output = _dvc("repro", cwd=project)
     assert "Running stage" not in output
+
+
+def _stale_stages(project: Path) -> set[str]:
+    """Names of the stages ``dvc status`` reports as changed."""
+    report = json.loads(_dvc("status", "--json", cwd=project).strip().splitlines()[-1] or "{}")
+    return set(report)
+
+
+def test_a_parameter_of_the_labeler_not_in_use_changes_nothing(project: Path) -> None:
+    assert yaml.safe_load((project / "params.yaml").read_text())["pseudo_label"]["labeler"] == "random_walker"
+    _set_params(project, {"pseudo_label": {"sam": {"precision": "fp32", "model_type": "vit_b"}}})
+    assert _stale_stages(project) == set()
+    _set_params(project, {"pseudo_label": {"random_walker": {"beta": 90.0}}})
+    assert _stale_stages(project) == {f"pseudo_label@{view}" for view in VIEWS}
+    _set_params(project, {"pseudo_label": {"random_walker": {"beta": 130.0}}})
+    assert _stale_stages(project) == set()
+
+
+def test_editing_the_training_loss_leaves_prediction_and_evaluation_up_to_date(project: Path) -> None:
+    losses = project / "wssam" / "train" / "losses.py"
+    original = losses.read_text()
+    losses.write_text(original + "\n# an edit\n")
+    try:
+        assert _stale_stages(project) == {"train"}
+    finally:
+        losses.write_text(original)
+    assert _stale_stages(project) == set()
 
 
 def test_changing_tau_reruns_score_but_not_labelling(project: Path) -> None:

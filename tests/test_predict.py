@@ -8,36 +8,47 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from recipe import recipe
 
-from wssam.data.manifest import write_manifest
 from wssam.io import InputError, read_grey, write_png
-from wssam.training.checkpoint import save_checkpoint
-from wssam.training.config import PredictConfig, TrainConfig, train_config_to_dict
-from wssam.training.loop import build_network
-from wssam.training.predict import load_trained_model, min_max_normalise, predict_dataset
+from wssam.models.builder import build_model
+from wssam.models.checkpoint import load_network, model_entries, save_checkpoint
+from wssam.models.config import ModelConfig
+from wssam.predict.config import PredictConfig
+from wssam.predict.stage import min_max_normalise, predict
+from wssam.prepare.layout import image_file
+from wssam.prepare.manifest import manifest_row, write_manifest
+from wssam.train.config import TrainConfig
 
 SIZES = {"wide": (40, 72), "tall": (90, 50), "square": (64, 64)}
+CPU = torch.device("cpu")
 
 
-def _checkpoint(path: Path) -> TrainConfig:
-    config = TrainConfig(model="baseline", backbone="resnet18", image_size=64)
+def _model_config() -> ModelConfig:
+    return recipe(TrainConfig, "train").model.replace(name="baseline", width=16)
+
+
+def _checkpoint(path: Path) -> ModelConfig:
+    config = _model_config()
     torch.manual_seed(0)
-    model = build_network(config)
-    save_checkpoint(path, {"config": train_config_to_dict(config), "model": model.state_dict(), "epoch": 1})
+    save_checkpoint(path, model_entries(config, 64, build_model(config).state_dict()))
     return config
 
 
 def _test_set(root: Path) -> Path:
     rng = np.random.default_rng(0)
     rows = []
-    for name, (height, width) in SIZES.items():
-        write_png(root / "Imgs" / f"{name}.png", rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
-        rows.append(
-            dict(name=name, image=f"Imgs/{name}.png", gt="", sparse="", height=height, width=width, sparse_kind="",
-                 sparse_source="", fg_pixels=0, bg_pixels=0, usable=True, note="")
-        )  # fmt: skip
+    for name, size in SIZES.items():
+        row = manifest_row(name=name, image=image_file(name), size=size)
+        write_png(root / row["image"], rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+        rows.append(row)
     write_manifest(root / "manifest.csv", pd.DataFrame(rows))
     return root / "manifest.csv"
+
+
+def _predict(tmp_path: Path, manifest: Path, output: Path, batch_size: int = 8) -> dict:
+    config = recipe(PredictConfig, "predict", batch_size=batch_size)
+    return predict(checkpoint=tmp_path / "model.pt", manifest=manifest, output=output, config=config, device=CPU)
 
 
 def test_predictions_have_original_size_and_full_range(tmp_path: Path) -> None:
@@ -46,10 +57,8 @@ def test_predictions_have_original_size_and_full_range(tmp_path: Path) -> None:
     output = tmp_path / "pred" / "demo"
     output.mkdir(parents=True)
     (output / "stale.png").write_bytes(b"old")  # the folder is replaced whole
-    summary = predict_dataset(
-        checkpoint=tmp_path / "model.pt", manifest=manifest, output=output, config=PredictConfig(batch_size=2)
-    )
-    assert summary["images"] == 3 and summary["image_size"] == 64
+    summary = _predict(tmp_path, manifest, output, batch_size=2)
+    assert summary == {"images": 3, "image_size": 64, "model": "baseline"}
     assert sorted(p.name for p in output.iterdir()) == sorted(f"{n}.png" for n in SIZES)
     for name, size in SIZES.items():
         prediction = read_grey(output / f"{name}.png")
@@ -58,14 +67,34 @@ def test_predictions_have_original_size_and_full_range(tmp_path: Path) -> None:
     assert not list((tmp_path / "pred").glob(".*"))  # no staging folder left behind
 
 
+def test_batch_size_does_not_change_the_maps(tmp_path: Path) -> None:
+    _checkpoint(tmp_path / "model.pt")
+    manifest = _test_set(tmp_path / "test")
+    _predict(tmp_path, manifest, tmp_path / "one", batch_size=1)
+    _predict(tmp_path, manifest, tmp_path / "three", batch_size=3)
+    for name in SIZES:
+        one, three = read_grey(tmp_path / "one" / f"{name}.png"), read_grey(tmp_path / "three" / f"{name}.png")
+        assert np.abs(one.astype(int) - three).max() <= 1
+
+
 def test_model_is_rebuilt_from_the_checkpoint_alone(tmp_path: Path) -> None:
     config = _checkpoint(tmp_path / "model.pt")
-    model, loaded = load_trained_model(tmp_path / "model.pt")
-    assert loaded == config and not model.training
+    model, loaded, input_size = load_network(tmp_path / "model.pt")
+    assert loaded == config and input_size == 64 and not model.training
     torch.manual_seed(0)
-    reference = build_network(config)
+    reference = build_model(config)
     for key, value in reference.state_dict().items():
         assert torch.equal(value, model.state_dict()[key])
+
+
+def test_a_checkpoint_with_a_bad_model_config_is_refused_naming_the_key(tmp_path: Path) -> None:
+    config = _model_config()
+    torch.manual_seed(0)
+    entries = model_entries(config, 64, build_model(config).state_dict())
+    entries["model_config"]["width"] = 4
+    save_checkpoint(tmp_path / "model.pt", entries)
+    with pytest.raises(InputError, match=r"model.pt: model_config.width' = 4 is invalid"):
+        load_network(tmp_path / "model.pt")
 
 
 def test_missing_image_is_an_input_error(tmp_path: Path) -> None:
@@ -73,18 +102,17 @@ def test_missing_image_is_an_input_error(tmp_path: Path) -> None:
     manifest = _test_set(tmp_path / "test")
     (tmp_path / "test" / "Imgs" / "tall.png").unlink()
     with pytest.raises(InputError, match="tall.png"):
-        predict_dataset(
-            checkpoint=tmp_path / "model.pt", manifest=manifest, output=tmp_path / "out", config=PredictConfig()
-        )
+        _predict(tmp_path, manifest, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_checkpoint_is_an_input_error(tmp_path: Path) -> None:
+def test_missing_or_foreign_checkpoint_is_an_input_error(tmp_path: Path) -> None:
     manifest = _test_set(tmp_path / "test")
-    with pytest.raises(InputError, match="model.pt"):
-        predict_dataset(
-            checkpoint=tmp_path / "model.pt", manifest=manifest, output=tmp_path / "out", config=PredictConfig()
-        )
+    with pytest.raises(InputError, match="model.pt: checkpoint not found"):
+        _predict(tmp_path, manifest, tmp_path / "out")
+    torch.save({"state_dict": {}}, tmp_path / "model.pt")
+    with pytest.raises(InputError, match="not a wssam model checkpoint"):
+        _predict(tmp_path, manifest, tmp_path / "out")
 
 
 def test_min_max_normalise() -> None:

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from recipe import recipe, stage_app, write_params
+from typer.testing import CliRunner
 
-from wssam.data.demo import demo_samples
-from wssam.data.manifest import read_manifest
-from wssam.data.prepare import PrepareConfig, SyntheticConfig, TrainSourceConfig, prepare_datasets
-from wssam.data.simulate import simulate_points, simulate_scribbles
 from wssam.io import InputError, read_label_map
 from wssam.labels import BACKGROUND, FOREGROUND
+from wssam.prepare.config import PrepareConfig
+from wssam.prepare.demo import demo_samples
+from wssam.prepare.manifest import read_manifest
+from wssam.prepare.simulate import simulate_points, simulate_scribbles
+from wssam.prepare.stage import prepare
 
-ROOT = Path(__file__).parents[1]
+SMALL_DEMO = {"image_size": 32, "train_images": 3, "test_images": 2, "two_object_fraction": 0.5}
 
 
 def _masks() -> list[np.ndarray]:
@@ -91,17 +91,14 @@ def _write_dataset(root: Path, names=("a", "b", "c"), sparse: str | None = "Scri
     return root
 
 
-def _config(train: Path, tests: dict[str, str] | None = None, **changes) -> PrepareConfig:
-    small = SyntheticConfig(image_size=32, train_images=3, test_images=2, two_object_fraction=0.5)
-    config = PrepareConfig(
-        train=TrainSourceConfig(str(train)), test_sets=tests or {"demo": "synthetic"}, synthetic=small
-    )
-    return replace(config, **changes)
+def _config(train: Path | str, tests: dict[str, str] | None = None, **changes) -> PrepareConfig:
+    config = recipe(PrepareConfig, "prepare", train={"source": str(train)}, synthetic=SMALL_DEMO, **changes)
+    return config.replace(test_sets=tests or {"demo": "synthetic"})
 
 
 def _run(tmp_path: Path, config: PrepareConfig) -> Path:
     output = tmp_path / "prepared"
-    prepare_datasets(config=config, raw_dir=tmp_path / "raw", output=output, log=lambda line: None)
+    prepare(config=config, raw_dir=tmp_path / "raw", output=output, log=lambda line: None)
     return output
 
 
@@ -190,34 +187,22 @@ def test_rerun_replaces_the_output(tmp_path):
 # --- the stage script -------------------------------------------------------------------------------------------
 
 
-def _cli(tmp_path: Path, params: str) -> subprocess.CompletedProcess:
-    (tmp_path / "params.yaml").write_text(params)
-    return subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "prepare.py"), "--params", str(tmp_path / "params.yaml"),
-         "--raw-dir", str(tmp_path / "raw"), "--output", str(tmp_path / "out")],
-        capture_output=True, text=True, cwd=tmp_path, check=False,
-    )  # fmt: skip
+def _cli(tmp_path: Path, **prepare_changes: object):
+    params = write_params(tmp_path / "params.yaml", prepare={"synthetic": SMALL_DEMO, **prepare_changes})
+    arguments = ["--params", str(params), "--raw-dir", "raw", "--output", "out"]
+    return CliRunner().invoke(stage_app("prepare"), arguments)
 
 
-PARAMS = """prepare:
-  seed: 0
-  max_images: 0
-  train: {source: synthetic}
-  test_sets: {demo_test: synthetic}
-  sparse: {kind: KIND, points_per_class: 1, stroke_width: 3}
-  synthetic: {image_size: 32, train_images: 3, test_images: 2, two_object_fraction: 0.25}
-"""
-
-
-def test_cli_runs_and_reports_bad_params(tmp_path):
-    done = _cli(tmp_path, PARAMS.replace("KIND", "point"))
-    assert done.returncode == 0, done.stderr
+def test_cli_runs_and_reports_bad_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # sources are relative to the project root, here tmp_path
+    done = _cli(tmp_path, sparse={"kind": "point"})
+    assert done.exit_code == 0, done.stderr
     assert "train train: 3 images, 3 usable, sparse labels point (simulated)" in done.stdout
     assert (tmp_path / "out" / "test" / "demo_test" / "manifest.csv").is_file()
-    bad = _cli(tmp_path, PARAMS.replace("KIND", "brush"))
-    assert bad.returncode == 2 and "prepare.sparse.kind" in bad.stderr and "Traceback" not in bad.stderr
-    missing = _cli(tmp_path, PARAMS.replace("KIND", "scribble").replace("source: synthetic", "source: raw/none"))
-    assert missing.returncode == 2 and "raw/none" in missing.stderr
+    bad = _cli(tmp_path, sparse={"kind": "brush"})
+    assert bad.exit_code == 2 and "prepare.sparse.kind" in bad.stderr and bad.stderr.count("\n") == 1
+    missing = _cli(tmp_path, train={"source": "raw/none"})
+    assert missing.exit_code == 2 and "raw/none" in missing.stderr
 
 
 def test_sources_outside_raw_dir_are_warned_about(tmp_path):
@@ -225,5 +210,5 @@ def test_sources_outside_raw_dir_are_warned_about(tmp_path):
     outside = _write_dataset(tmp_path / "elsewhere", sparse=None)
     lines: list[str] = []
     config = _config(inside, {"out": str(outside)})
-    prepare_datasets(config=config, raw_dir=tmp_path / "raw", output=tmp_path / "prepared", log=lines.append)
+    prepare(config=config, raw_dir=tmp_path / "raw", output=tmp_path / "prepared", log=lines.append)
     assert len(lines) == 1 and "prepare.test_sets.out" in lines[0] and "DVC will not see" in lines[0]

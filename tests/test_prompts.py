@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from recipe import recipe
 
 from wssam.io import InputError
-from wssam.prompts import (
+from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.pseudo_label.prompts import (
     NoForegroundError,
-    PromptConfig,
     farthest_points,
     prompts_from_sparse,
     prompts_in_view,
 )
-from wssam.views import parse_view
+from wssam.pseudo_label.views import parse_view
+
+PROMPTS = recipe(PseudoLabelConfig, "pseudo_label").prompts
 
 
 def _scribbles() -> np.ndarray:
@@ -25,7 +28,7 @@ def _scribbles() -> np.ndarray:
 
 
 def _make(sparse: np.ndarray, seed: int = 0, name: str = "a", **config: object):
-    return prompts_from_sparse(sparse, kind="scribble", name=name, seed=seed, config=PromptConfig(**config))
+    return prompts_from_sparse(sparse, kind="scribble", name=name, seed=seed, config=PROMPTS.replace(**config))
 
 
 def test_points_lie_on_strokes_of_their_class() -> None:
@@ -67,12 +70,12 @@ def test_fewer_pixels_than_max_points_gives_all() -> None:
 def test_point_labels_use_every_labelled_pixel_and_single_point_is_multimask() -> None:
     sparse = np.zeros((32, 40), dtype=np.uint8)
     sparse[5, 7] = 1
-    single = prompts_from_sparse(sparse, kind="point", name="p", seed=0, config=PromptConfig(max_points=1))
+    single = prompts_from_sparse(sparse, kind="point", name="p", seed=0, config=PROMPTS.replace(max_points=1))
     assert single.points.tolist() == [[7.0, 5.0]] and single.labels.tolist() == [1]
     assert single.multimask and single.kind == "point"
     sparse[20, 30] = 2
     sparse[1, 2] = 1
-    both = prompts_from_sparse(sparse, kind="point", name="p", seed=0, config=PromptConfig(max_points=1))
+    both = prompts_from_sparse(sparse, kind="point", name="p", seed=0, config=PROMPTS.replace(max_points=1))
     assert sorted(map(tuple, both.points.tolist())) == [(2.0, 1.0), (7.0, 5.0), (30.0, 20.0)]
     assert not both.multimask
 
@@ -93,7 +96,7 @@ def test_no_foreground_is_a_clear_error() -> None:
 
 def test_unknown_kind_is_input_error() -> None:
     with pytest.raises(InputError, match="sparse_kind"):
-        prompts_from_sparse(_scribbles(), kind="box", name="a", seed=0, config=PromptConfig())
+        prompts_from_sparse(_scribbles(), kind="box", name="a", seed=0, config=PROMPTS)
 
 
 def test_farthest_points_deterministic_and_distinct() -> None:

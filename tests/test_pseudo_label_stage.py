@@ -9,31 +9,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from recipe import ROOT, merge, recipe
 from sam_helpers import build_tiny_sam, save_tiny_checkpoint, write_training_set
 
-from wssam.config import from_mapping, read_params
+from wssam.config import read_params
 from wssam.io import InputError, read_grey, read_probability, staged_folder
-from wssam.labelers.sam import SamLabeler, load_sam
-from wssam.pseudo_labeling import PseudoLabelConfig, pseudo_label_view
-
-ROOT = Path(__file__).parents[1]
+from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.pseudo_label.labelers.sam import SamLabeler, load_sam
+from wssam.pseudo_label.stage import pseudo_label
 
 
 def _config(**changes: object) -> PseudoLabelConfig:
-    section = read_params(ROOT / "params.yaml")["pseudo_label"]
-    section.update(changes)
-    return from_mapping(PseudoLabelConfig, section, "pseudo_label")
+    return recipe(PseudoLabelConfig, "pseudo_label", **changes)
 
 
-def test_params_yaml_section_loads() -> None:
-    config = _config()
-    assert config.labeler in ("random_walker", "sam") and len(config.views) == 12
+def _label(manifest: Path, view: str, output: Path, config: PseudoLabelConfig, **kwargs: object):
+    return pseudo_label(
+        manifest=manifest, view=view, labeler_dir=output.parent, output=output, config=config, progress=False, **kwargs
+    )
 
 
 def test_random_walker_view_writes_original_size_maps(tmp_path: Path) -> None:
     manifest = write_training_set(tmp_path / "train", count=3, unusable=1)
     out = tmp_path / "views" / "hflip_rot90"
-    summary = pseudo_label_view(manifest=manifest, view="hflip_rot90", output=out, config=_config(), progress=False)
+    summary = _label(manifest, "hflip_rot90", out, _config())
     assert summary.images == 2
     assert sorted(p.name for p in out.iterdir()) == ["img00.png", "img01.png"]  # the unusable row is skipped
     for index, name in enumerate(["img00", "img01"]):
@@ -47,7 +46,7 @@ def test_views_agree_for_random_walker(tmp_path: Path) -> None:
     manifest = write_training_set(tmp_path / "train", count=1)
     maps = {}
     for view in ("identity", "rot270", "hflip_rot180"):
-        pseudo_label_view(manifest=manifest, view=view, output=tmp_path / view, config=_config(), progress=False)
+        _label(manifest, view, tmp_path / view, _config())
         maps[view] = read_grey(tmp_path / view / "img00.png").astype(int)
     for view in ("rot270", "hflip_rot180"):
         assert np.mean(np.abs(maps[view] - maps["identity"]) <= 2) >= 0.99
@@ -55,48 +54,52 @@ def test_views_agree_for_random_walker(tmp_path: Path) -> None:
 
 def test_point_labels(tmp_path: Path) -> None:
     manifest = write_training_set(tmp_path / "train", count=2, kind="point")
-    summary = pseudo_label_view(
-        manifest=manifest, view="scale0.5", output=tmp_path / "out", config=_config(), progress=False
-    )
-    assert summary.images == 2
+    assert _label(manifest, "scale0.5", tmp_path / "out", _config()).images == 2
+
+
+def test_a_view_not_listed_in_params_is_accepted(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=1)
+    assert "vflip_scale0.75" not in _config().views
+    assert _label(manifest, "vflip_scale0.75", tmp_path / "out", _config()).images == 1
 
 
 def test_sam_through_the_stage_core(tmp_path: Path) -> None:
-    """The tiny SAM goes through the same checkpoint loader and the real per-view loop."""
+    """The tiny SAM goes through the same checkpoint loader and the real per-view loop (fp32, CPU: pinned, so the
+    result does not depend on whether the host has native bf16)."""
     manifest = write_training_set(tmp_path / "train", count=2)
-    checkpoint = save_tiny_checkpoint(tmp_path / "tiny.pth")
-    config = _config(labeler="sam", sam={"model_type": "vit_b", "checkpoint": str(checkpoint), "device": "cpu"})
-    labeler = SamLabeler.from_config(config.sam, builder=build_tiny_sam)
+    checkpoint = save_tiny_checkpoint(tmp_path / "sam" / "tiny.pth")
+    sam = {"model_type": "vit_b", "checkpoint": checkpoint.name, "device": "cpu", "precision": "fp32"}
+    config = _config(labeler="sam", sam=sam)
+    labeler = SamLabeler.from_config(config.sam, checkpoint.parent, builder=build_tiny_sam)
     out = tmp_path / "rot90_scale2"
-    summary = pseudo_label_view(
-        manifest=manifest, view="rot90_scale2", output=out, config=config, labeler=labeler, progress=False
-    )
+    summary = pseudo_label(
+        manifest=manifest, view="rot90_scale2", labeler_dir=checkpoint.parent, output=out, config=config,
+        labeler=labeler, progress=False,
+    )  # fmt: skip
     assert summary.images == 2
     assert read_probability(out / "img01.png").shape == (48, 68)
     same = SamLabeler(load_sam("vit_b", checkpoint, builder=build_tiny_sam), precision="fp32")
-    pseudo_label_view(
-        manifest=manifest, view="rot90_scale2", output=tmp_path / "again", config=config, labeler=same, progress=False
-    )
+    pseudo_label(
+        manifest=manifest, view="rot90_scale2", labeler_dir=checkpoint.parent, output=tmp_path / "again",
+        config=config, labeler=same, progress=False,
+    )  # fmt: skip
     for name in ("img00", "img01"):
         assert np.array_equal(read_grey(out / f"{name}.png"), read_grey(tmp_path / "again" / f"{name}.png"))
 
 
 def test_sam_without_checkpoint_fails_before_work(tmp_path: Path) -> None:
     manifest = write_training_set(tmp_path / "train", count=1)
-    config = _config(labeler="sam", sam={"model_type": "vit_h", "checkpoint": str(tmp_path / "none.pth")})
-    with pytest.raises(InputError, match="sam_vit_h_4b8939.pth"):
-        pseudo_label_view(manifest=manifest, view="identity", output=tmp_path / "out", config=config)
+    config = _config(labeler="sam", sam={"model_type": "vit_h", "checkpoint": "none.pth"})
+    with pytest.raises(InputError, match="none.pth: SAM checkpoint not found .*sam_vit_h_4b8939.pth"):
+        _label(manifest, "identity", tmp_path / "out", config)
     assert not (tmp_path / "out").exists()
 
 
 def test_bad_view_fails_before_work(tmp_path: Path) -> None:
     manifest = write_training_set(tmp_path / "train", count=1)
     with pytest.raises(InputError, match="unknown token 'spin'"):
-        pseudo_label_view(manifest=manifest, view="hflip_spin", output=tmp_path / "out", config=_config())
-    with pytest.raises(InputError, match="view 'rot45'"):
-        pseudo_label_view(
-            manifest=manifest, view="identity", output=tmp_path / "out", config=_config(views=["identity", "rot45"])
-        )
+        _label(manifest, "hflip_spin", tmp_path / "out", _config())
+    assert not (tmp_path / "out").exists()
 
 
 def test_staged_folder_replaces_or_keeps(tmp_path: Path) -> None:
@@ -114,12 +117,14 @@ def test_staged_folder_replaces_or_keeps(tmp_path: Path) -> None:
 
 
 def _run_cli(tmp_path: Path, section: dict, view: str) -> subprocess.CompletedProcess[str]:
+    """The stage script as DVC runs it, in a subprocess: it re-executes itself for SAM's allocator settings."""
     params = read_params(ROOT / "params.yaml")
-    params["pseudo_label"].update(section)
+    params["pseudo_label"] = merge(params["pseudo_label"], section)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     manifest = write_training_set(tmp_path / "train", count=2)
     command = [sys.executable, str(ROOT / "stages" / "pseudo_label.py"), "--params", str(tmp_path / "params.yaml")]
-    command += ["--manifest", str(manifest), "--view", view, "--output", str(tmp_path / "views" / view)]
+    command += ["--manifest", str(manifest), "--view", view, "--labeler-dir", str(tmp_path / "labeler")]
+    command += ["--output", str(tmp_path / "views" / view), "--no-progress"]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
 
 
@@ -130,11 +135,8 @@ def test_cli_random_walker(tmp_path: Path) -> None:
     assert len(list((tmp_path / "views" / "hflip_scale0.5").glob("*.png"))) == 2
 
 
-def test_cli_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
-    section = {
-        "labeler": "sam",
-        "sam": {"model_type": "vit_l", "checkpoint": "nowhere/x.pth", "device": "cpu", "bf16": True},
-    }
+def test_cli_missing_checkpoint_is_one_line_after_the_reexec(tmp_path: Path) -> None:
+    section = {"labeler": "sam", "sam": {"model_type": "vit_l", "checkpoint": "x.pth", "device": "cpu"}}
     result = _run_cli(tmp_path, section, "identity")
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1

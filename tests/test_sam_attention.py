@@ -11,7 +11,7 @@ import torch
 from sam_helpers import build_tiny_sam
 from segment_anything.modeling.image_encoder import Attention, Block
 
-from wssam.labelers.sam_attention import (
+from wssam.pseudo_label.labelers.sam_attention import (
     fused_attention_forward,
     relative_position_bias,
     use_fused_attention,

@@ -7,15 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from recipe import recipe
 from sam_helpers import build_tiny_sam, save_tiny_checkpoint, synthetic_example
 from segment_anything import SamPredictor
 
 from wssam.io import InputError
-from wssam.labelers.sam import SamLabeler, load_sam, read_state_dict
-from wssam.labelers.sam_setup import SamConfig, check_checkpoint
-from wssam.prompts import PromptConfig, prompts_from_sparse, prompts_in_view
-from wssam.pseudo_labeling import label_in_view
-from wssam.views import parse_view
+from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.pseudo_label.labelers.sam import SamLabeler, load_sam, read_state_dict
+from wssam.pseudo_label.labelers.sam_setup import check_checkpoint
+from wssam.pseudo_label.prompts import prompts_from_sparse, prompts_in_view
+from wssam.pseudo_label.stage import label_in_view
+from wssam.pseudo_label.views import parse_view
+
+CONFIG = recipe(PseudoLabelConfig, "pseudo_label")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +33,7 @@ def _prompts(kind: str = "scribble", use_box: bool = False):
     if kind == "point":
         sparse = np.zeros_like(sparse)
         sparse[26, 36] = 1
-    config = PromptConfig(use_box=use_box)
+    config = CONFIG.prompts.replace(use_box=use_box)
     return image, prompts_from_sparse(sparse, kind=kind, name="t", seed=0, config=config)
 
 
@@ -78,9 +82,9 @@ def test_unreadable_or_pickled_code_checkpoint_is_input_error(tmp_path: Path) ->
 
 
 def test_sam_labeler_soft_output(tiny_checkpoint: Path) -> None:
-    labeler = SamLabeler.from_config(
-        SamConfig(model_type="vit_b", checkpoint=str(tiny_checkpoint), device="cpu"), builder=build_tiny_sam
-    )
+    sam = CONFIG.sam.replace(model_type="vit_b", checkpoint=tiny_checkpoint.name, device="cpu", precision="fp32")
+    labeler = SamLabeler.from_config(sam, tiny_checkpoint.parent, builder=build_tiny_sam)
+    assert not labeler.bf16 and labeler.device.type == "cpu"
     image, prompts = _prompts()
     state = labeler.prepare(image)
     assert state.input_size == (38, 64) and state.original_size == (48, 80)
@@ -137,5 +141,5 @@ def test_bf16_autocast_agrees_with_fp32(tiny_checkpoint: Path) -> None:
 
 
 def test_unknown_precision_is_refused(tiny_checkpoint: Path) -> None:
-    with pytest.raises(ValueError, match="precision must be one of auto, bf16, fp32"):
+    with pytest.raises(ValueError, match="precision must be auto, bf16 or fp32"):
         SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), precision="fp16")

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from recipe import recipe, stage_app, write_params
+from typer.testing import CliRunner
 
-from wssam.data.manifest import write_manifest
 from wssam.io import InputError, read_probability, staged_folder, write_png, write_probability
-from wssam.scoring.entropy import pixel_weights
-from wssam.scoring.score import ScoreConfig, read_view_names, score_dataset
+from wssam.prepare.layout import gt_file, image_file
+from wssam.prepare.manifest import manifest_row, write_manifest
+from wssam.pseudo_label.layout import view_map_path
+from wssam.score.config import ScoreConfig
+from wssam.score.entropy import pixel_weights
+from wssam.score.stage import score
 
-REPO = Path(__file__).parents[1]
 VIEWS = ("identity", "hflip", "rot90")
 SIZE = 32
 
@@ -29,29 +31,14 @@ def make_dataset(root: Path, *, n_images: int = 6, with_gt: bool = True) -> tupl
         name = f"img{index:02d}"
         gt = np.zeros((SIZE, SIZE), bool)
         gt[8:24, 8 + index : 20 + index] = True
-        write_png(root / "Imgs" / f"{name}.png", np.zeros((SIZE, SIZE, 3), np.uint8))
+        row = manifest_row(name=name, image=image_file(name), size=(SIZE, SIZE), gt=gt_file(name) if with_gt else "")
+        write_png(root / row["image"], np.zeros((SIZE, SIZE, 3), np.uint8))
         if with_gt:
-            write_png(root / "GT" / f"{name}.png", (gt * 255).astype(np.uint8))
+            write_png(root / row["gt"], (gt * 255).astype(np.uint8))
         for view in VIEWS:
             noise = rng.uniform(0, 0.12 * index, (SIZE, SIZE))
-            probability = np.where(gt, 1.0 - noise, noise)
-            write_probability(root / "views" / view / f"{name}.png", probability)
-        rows.append(
-            {
-                "name": name,
-                "image": f"Imgs/{name}.png",
-                "gt": f"GT/{name}.png" if with_gt else "",
-                "sparse": "",
-                "height": SIZE,
-                "width": SIZE,
-                "sparse_kind": "scribble",
-                "sparse_source": "simulated",
-                "fg_pixels": 10,
-                "bg_pixels": 10,
-                "usable": True,
-                "note": "",
-            }
-        )
+            write_probability(view_map_path(root / "views", view, name), np.where(gt, 1.0 - noise, noise))
+        rows.append(row)
     rows.append({**rows[0], "name": "unusable", "usable": False, "note": "no foreground stroke"})
     manifest = root / "manifest.csv"
     write_manifest(manifest, pd.DataFrame(rows))
@@ -59,11 +46,11 @@ def make_dataset(root: Path, *, n_images: int = 6, with_gt: bool = True) -> tupl
 
 
 def run(tmp_path: Path, manifest: Path, views_dir: Path, **config: float | str) -> dict:
-    return score_dataset(
+    return score(
         manifest=manifest,
         views_dir=views_dir,
         views=VIEWS,
-        config=ScoreConfig(**config),
+        config=recipe(ScoreConfig, "score", **config),
         output=tmp_path / "scored",
         metrics=tmp_path / "metrics" / "pseudo_labels.json",
     )
@@ -163,39 +150,26 @@ def test_staged_folder_leaves_target_untouched_on_error(tmp_path: Path) -> None:
     assert (target / "keep.txt").read_text() == "old"
 
 
-def test_read_view_names_checks_the_list(tmp_path: Path) -> None:
-    params = tmp_path / "params.yaml"
-    params.write_text("pseudo_label:\n  views: [identity, hflip]\n")
-    assert read_view_names(params) == ("identity", "hflip")
-    params.write_text("pseudo_label:\n  views: [identity, identity]\n")
-    with pytest.raises(InputError, match=r"pseudo_label\.views"):
-        read_view_names(params)
-
-
-def write_params(path: Path, score: str) -> None:
-    views = ", ".join(VIEWS)
-    path.write_text(f"pseudo_label:\n  labeler: random_walker\n  views: [{views}]\nscore:\n{score}")
-
-
-def cli(tmp_path: Path, params: Path, manifest: Path, views_dir: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, str(REPO / "stages" / "score.py"), "--params", str(params)]
-    command += ["--manifest", str(manifest), "--views-dir", str(views_dir), "--output", str(tmp_path / "scored")]
-    command += ["--metrics", str(tmp_path / "m.json")]
-    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+def cli(tmp_path: Path, params: Path, manifest: Path, views_dir: Path):
+    arguments = ["--params", str(params), "--manifest", str(manifest), "--views-dir", str(views_dir)]
+    arguments += ["--output", str(tmp_path / "scored"), "--metrics", str(tmp_path / "m.json")]
+    return CliRunner().invoke(stage_app("score"), arguments)
 
 
 def test_cli_runs_and_rejects_bad_parameters_with_one_line(tmp_path: Path) -> None:
     manifest, views_dir = make_dataset(tmp_path / "data", n_images=3)
-    params = tmp_path / "params.yaml"
-    write_params(params, "  selection: tau\n  tau: 1.0\n  keep_fraction: 0.75\n")
+    params = write_params(tmp_path / "params.yaml", pseudo_label={"views": list(VIEWS)}, score={"tau": 1.0})
     done = cli(tmp_path, params, manifest, views_dir)
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     assert "kept 3 of 3 images" in done.stdout
     assert json.loads((tmp_path / "m.json").read_text())["images"] == 3
 
-    for score, key in (("  tau: -1\n", "score.tau"), ("  tua: 0.1\n", "score.tua")):
-        write_params(params, score)
+    for section, key in (({"tau": -1}, "score.tau"), ({"tua": 0.1}, "score.tua")):
+        write_params(params, pseudo_label={"views": list(VIEWS)}, score=section)
         done = cli(tmp_path, params, manifest, views_dir)
-        assert done.returncode == 2
+        assert done.exit_code == 2
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and key in lines[0], done.stderr
+    write_params(params, pseudo_label={"views": ["identity", "spin"]})
+    done = cli(tmp_path, params, manifest, views_dir)
+    assert done.exit_code == 2 and "pseudo_label.views[1]" in done.stderr and "unknown token 'spin'" in done.stderr

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wssam.scoring.entropy import binary_entropy, image_entropy, pixel_weights
-from wssam.scoring.fusion import fuse_views
-from wssam.scoring.quality import binarise, iou, mae, rank_correlation
-from wssam.scoring.selection import count_to_keep, select_images
+from wssam.score.entropy import binary_entropy, image_entropy, pixel_weights
+from wssam.score.fusion import fuse_views
+from wssam.score.quality import binarise, iou, mae, rank_correlation
+from wssam.score.selection import count_to_keep, select_images
 
 
 def test_binary_entropy_known_values_and_no_nan() -> None:

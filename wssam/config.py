@@ -1,45 +1,57 @@
-"""Typed stage configuration read from ``params.yaml``.
+"""Typed, validated stage configuration: ``params.yaml`` is the one recipe, and this module is its one door.
 
-Each stage owns one frozen dataclass (declared in the module that uses it). :func:`load_section` reads the
-stage's section of ``params.yaml`` and builds that dataclass, recursing into nested dataclasses. It rejects an
-unknown key, a missing key, a value of the wrong type, or a value outside the range declared in the field's
-metadata, with an :class:`~wssam.io.InputError` that names the full key (``train.lr``), before any heavy work.
+Each stage's configuration is a frozen pydantic model declared in ``wssam/<stage>/config.py`` (the network's in
+``wssam/models/config.py``), subclassing :class:`Config`. A model has no default for anything ``params.yaml`` sets:
+a key deleted from ``params.yaml`` is an error, not a silent fallback. Validation runs on construction, so a config
+built in code, read from YAML or rebuilt from a checkpoint is checked the same way: unknown keys, missing keys,
+wrong types, ranges (``Field(ge=...)``), choices (``Literal``) and cross-field rules (``model_validator``).
 
-Range checks are declared on the field::
+:func:`load_section` reads one section of a params file and turns every validation failure into one
+:class:`~wssam.io.InputError` line that names the full key, e.g.::
 
-    lr: float = field(default=1e-4, metadata=bounds(gt=0))
-    labeler: str = field(default="random_walker", metadata=choices("random_walker", "sam"))
+    parameter 'train.model.width' = 4 is invalid: Input should be greater than or equal to 8
+    parameter 'score.tau' is missing; add it to params.yaml
+    unknown parameter 'score.taux'; known keys of 'score': keep_fraction, selection, tau
+
+Numbers written in YAML's exponent form without a dot (``lr: 1e-3``, which YAML 1.1 reads as a string) are
+accepted as numbers, since pydantic converts numeric strings for number fields.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import types
-import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wssam.io import InputError
 
-T = TypeVar("T")
+C = TypeVar("C", bound="Config")
+
+#: where a stage computes: ``auto`` = CUDA when there is a GPU, else the CPU
+Device = Literal["auto", "cpu", "cuda"]
+#: arithmetic of the heavy forward passes: ``auto`` = bf16 autocast where bf16 is native (CUDA, or a CPU with
+#: AVX512-BF16/AMX), fp32 elsewhere (emulated bf16 is many times slower); ``bf16`` forces autocast; ``fp32``
+Precision = Literal["auto", "bf16", "fp32"]
 
 
-def bounds(
-    *, ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None
-) -> dict[str, Any]:
-    """Field metadata: the numeric value (or each item of a list) must satisfy the given bounds."""
-    return {"bounds": {"ge": ge, "gt": gt, "le": le, "lt": lt}}
+class Config(BaseModel):
+    """Base of every stage config: frozen, unknown keys forbidden, validated on construction and on :meth:`replace`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied and validated again (pydantic's ``model_copy`` does not validate)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values (tuples as lists), safe for JSON, YAML and ``torch.load(weights_only=True)``."""
+        return self.model_dump(mode="json")
 
 
-def choices(*allowed: Any) -> dict[str, Any]:
-    """Field metadata: the value (or each item of a list) must be one of ``allowed``."""
-    return {"choices": tuple(allowed)}
-
-
-def read_params(path: str | os.PathLike[str] = "params.yaml") -> dict[str, Any]:
+def read_params(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the whole params file as a mapping; a missing or malformed file is an InputError."""
     path = Path(path)
     if not path.is_file():
@@ -53,108 +65,71 @@ def read_params(path: str | os.PathLike[str] = "params.yaml") -> dict[str, Any]:
     return data
 
 
-def load_section(cls: type[T], section: str, path: str | os.PathLike[str] = "params.yaml") -> T:
-    """Build ``cls`` from the section ``section`` of the params file at ``path``."""
+def load_section(cls: type[C], section: str, path: str | os.PathLike[str]) -> C:
+    """Build ``cls`` from the section ``section`` of the params file at ``path``; errors name ``section.key``."""
     params = read_params(path)
     if section not in params:
         raise InputError(f"{path}: section '{section}' is missing")
-    return from_mapping(cls, params[section], section)
+    return build_config(cls, params[section], section)
 
 
-def from_mapping(cls: type[T], mapping: Any, prefix: str) -> T:
-    """Build the dataclass ``cls`` from ``mapping``, checking keys, types and ranges; errors name ``prefix.key``."""
+def build_config(cls: type[C], mapping: Any, prefix: str) -> C:
+    """Validate ``mapping`` as ``cls``; a failure is an InputError naming ``prefix.key`` (the first problem)."""
     if not isinstance(mapping, dict):
-        raise InputError(f"parameter '{prefix}' must be a mapping, got {type(mapping).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(mapping) - set(fields))
-    if unknown:
-        raise InputError(
-            f"unknown parameter '{prefix}.{unknown[0]}'; known keys of '{prefix}': {', '.join(sorted(fields))}"
-        )
-    hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for name, field in fields.items():
-        key = f"{prefix}.{name}"
-        if name not in mapping:
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                raise InputError(f"parameter '{key}' is missing; add it to params.yaml")
-            continue
-        value = _convert(hints[name], mapping[name], key)
-        _check_metadata(field.metadata, value, key)
-        values[name] = value
-    return cls(**values)
+        raise InputError(f"parameter '{prefix}' must be a mapping of keys, got {mapping!r}")
+    try:
+        return cls.model_validate(mapping)
+    except ValidationError as error:
+        raise InputError(describe_error(error, cls, mapping, prefix)) from None
 
 
-def _convert(hint: Any, value: Any, key: str) -> Any:
-    """Check ``value`` against the type ``hint`` and convert where safe (int -> float, list -> tuple)."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _convert(option, value, key)
-            except InputError as error:
-                errors.append(str(error))
-        raise InputError(errors[0])
-    if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise InputError(f"parameter '{key}' must be a list, got {value!r}")
-        item_hint = args[0] if args else Any
-        items = [_convert(item_hint, item, f"{key}[{i}]") for i, item in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if dataclasses.is_dataclass(hint):
-        return from_mapping(hint, value, key)
-    if hint is Any:
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"parameter '{key}' must be a number, got {value!r}")
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"parameter '{key}' must be an integer, got {value!r}")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise InputError(f"parameter '{key}' must be true or false, got {value!r}")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise InputError(f"parameter '{key}' must be a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported parameter type {hint!r} for '{key}'")
+def describe_error(error: ValidationError, cls: type[BaseModel], mapping: dict[str, Any], prefix: str) -> str:
+    """One line for the first problem in ``error``, naming the full key (``prefix.a.b`` or ``prefix.a[1]``)."""
+    first = error.errors()[0]
+    location = [part for part in first["loc"] if not _is_union_tag(part)]
+    key = _key(prefix, location)
+    kind = first["type"]
+    if kind == "missing":
+        return f"parameter '{key}' is missing; add it to params.yaml"
+    if kind == "extra_forbidden":
+        parent = _key(prefix, location[:-1])
+        known = ", ".join(sorted(_model_at(cls, location[:-1]).model_fields))
+        return f"unknown parameter '{key}'; known keys of '{parent}': {known}"
+    value = _value_at(mapping, location)
+    message = first["msg"].removeprefix("Value error, ")
+    if value is _ABSENT or location == []:
+        return f"parameter '{key}' is invalid: {message}"
+    return f"parameter '{key}' = {value!r} is invalid: {message}"
 
 
-def _check_metadata(metadata: Any, value: Any, key: str) -> None:
-    is_list = isinstance(value, (list, tuple))
-    items = value if is_list else [value]
-    allowed = metadata.get("choices")
-    limits = metadata.get("bounds")
-    for index, item in enumerate(items):
-        key = f"{key.split('[')[0]}[{index}]" if is_list else key
-        if item is None:
-            continue
-        if allowed is not None and item not in allowed:
-            raise InputError(
-                f"parameter '{key}' = {item!r} is not allowed; choose one of: {', '.join(map(str, allowed))}"
-            )
-        if limits is not None:
-            _check_bounds(limits, item, key)
+_ABSENT = object()
 
 
-def _check_bounds(limits: dict[str, float | None], value: float, key: str) -> None:
-    tests = {
-        "ge": (lambda v, b: v >= b, ">="),
-        "gt": (lambda v, b: v > b, ">"),
-        "le": (lambda v, b: v <= b, "<="),
-        "lt": (lambda v, b: v < b, "<"),
-    }
-    for name, bound in limits.items():
-        if bound is None:
-            continue
-        passes, symbol = tests[name]
-        if not passes(value, bound):
-            raise InputError(f"parameter '{key}' = {value!r} is out of range; it must be {symbol} {bound}")
+def _is_union_tag(part: Any) -> bool:
+    """pydantic adds the member type's name (``'float'``, ``'function-after[...]'``) to locations inside unions."""
+    return isinstance(part, str) and ("[" in part or part in {"float", "int", "str", "bool"})
+
+
+def _key(prefix: str, location: list[Any]) -> str:
+    key = prefix
+    for part in location:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return key
+
+
+def _model_at(cls: type[BaseModel], location: list[Any]) -> type[BaseModel]:
+    """The nested model class at ``location`` (a path of field names) inside ``cls``."""
+    for part in location:
+        annotation = cls.model_fields[part].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            cls = annotation
+    return cls
+
+
+def _value_at(mapping: Any, location: list[Any]) -> Any:
+    for part in location:
+        try:
+            mapping = mapping[part]
+        except (KeyError, IndexError, TypeError):
+            return _ABSENT
+    return mapping

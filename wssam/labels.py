@@ -18,6 +18,8 @@ UNLABELLED = 0
 FOREGROUND = 1
 BACKGROUND = 2
 VALID_LABELS = (UNLABELLED, FOREGROUND, BACKGROUND)
+#: kinds of sparse labels: strokes, or single labelled pixels (same encoding)
+SPARSE_KINDS = ("scribble", "point")
 
 
 def check_label_map(labels: np.ndarray, source: str | os.PathLike[str]) -> np.ndarray:
@@ -34,15 +36,15 @@ def check_label_map(labels: np.ndarray, source: str | os.PathLike[str]) -> np.nd
 
 
 def foreground_mask(labels: np.ndarray) -> np.ndarray:
-    """``bool`` (H, W): pixels labelled foreground."""
+    """``bool`` map of ``labels``'s shape (a numpy array or a torch tensor): pixels labelled foreground."""
     return labels == FOREGROUND
 
 
 def background_mask(labels: np.ndarray) -> np.ndarray:
-    """``bool`` (H, W): pixels labelled background."""
+    """``bool`` map of ``labels``'s shape (array or tensor): pixels labelled background."""
     return labels == BACKGROUND
 
 
 def labelled_mask(labels: np.ndarray) -> np.ndarray:
-    """``bool`` (H, W): pixels with any label (foreground or background)."""
+    """``bool`` map of ``labels``'s shape (array or tensor): pixels with any label (foreground or background)."""
     return labels != UNLABELLED

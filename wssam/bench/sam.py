@@ -10,9 +10,9 @@ On the same random images and prompts, with one model of random weights (no down
     glibc's default allocator, as a plain user script runs.
 
 (a) and (b) run in this process, which restarts itself once with the allocator tunables the ``pseudo_label``
-stage sets (see :mod:`wssam.labelers.sam_setup`). So that the speed-up can be read lever by lever, the naive loop
-also runs in this process (``naive_tuned_s``, same allocator as ours: ``speedup_same_allocator`` is what the
-fused attention and the single preprocessing give). The last line is
+stage sets (see :mod:`wssam.pseudo_label.labelers.sam_setup`). So that the speed-up can be read lever by lever, the
+naive loop also runs in this process (``naive_tuned_s``, same allocator as ours: ``speedup_same_allocator`` is what
+the fused attention and the single preprocessing give). The last line is
 ``per_view_s=<b> encoder_s=<a> naive_s=<c> overhead=<b/a> speedup=<c/b>``, each time the median over its runs
 (a shared machine's hiccups move a mean, not a median).
 """
@@ -34,18 +34,28 @@ import torch
 from segment_anything import SamPredictor, sam_model_registry
 from segment_anything.modeling import Sam
 
-from wssam.labelers.sam import SamLabeler, bf16_is_fast
-from wssam.labelers.sam_setup import MODEL_TYPES, reexec_with_allocator_tunables
-from wssam.prompts import PromptConfig, Prompts, prompts_from_sparse, prompts_in_view
-from wssam.pseudo_labeling import DEFAULT_VIEWS, label_in_view
-from wssam.views import View, parse_view
+from wssam.devices import bf16_is_native
+from wssam.pseudo_label.config import SAM_MODEL_TYPES, PromptConfig
+from wssam.pseudo_label.labelers.sam import SamLabeler
+from wssam.pseudo_label.labelers.sam_setup import reexec_with_allocator_tunables
+from wssam.pseudo_label.labelers.tiny_sam import build_tiny_sam
+from wssam.pseudo_label.prompts import Prompts, prompts_from_sparse, prompts_in_view
+from wssam.pseudo_label.stage import label_in_view
+from wssam.pseudo_label.views import View, parse_view
+
+#: views timed per image, in this order (``--views N`` takes the first N): flips, quarter turns, a half-size view
+BENCH_VIEWS = ("identity", "rot90", "rot180", "hflip", "scale0.5", "hflip_rot90")
+#: the prompts of ``params.yaml``'s default recipe: up to 10 points per class, no box
+PROMPTS = PromptConfig(max_points=10, use_box=False)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m wssam.bench sam", description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2, help="random images (default 2)")
-    parser.add_argument("--views", type=int, default=3, help="first N default views per image (default 3)")
-    parser.add_argument("--model-type", choices=MODEL_TYPES, default="vit_b")
+    parser.add_argument("--views", type=int, default=3, help=f"first N of {', '.join(BENCH_VIEWS)} (default 3)")
+    parser.add_argument(
+        "--model-type", choices=(*SAM_MODEL_TYPES, "tiny"), default="vit_b", help="tiny: a smoke run, not a figure"
+    )
     parser.add_argument("--image-size", type=int, default=1024, help="side of the random images, pixels")
     parser.add_argument(
         "--precision",
@@ -66,7 +76,7 @@ def random_example(size: int, rng: np.random.Generator, name: str) -> tuple[np.n
     sparse[size // 2 - 2 : size // 2 + 2, size // 4 : 3 * size // 4] = 1
     sparse[4:8, 4:-4] = 2
     sparse[4:-4, 4:8] = 2
-    prompts = prompts_from_sparse(sparse, kind="scribble", name=name, seed=0, config=PromptConfig())
+    prompts = prompts_from_sparse(sparse, kind="scribble", name=name, seed=0, config=PROMPTS)
     return image, prompts
 
 
@@ -89,10 +99,13 @@ def timed(function: Callable[..., Any], *args: Any) -> tuple[float, Any]:
 def setup(args: argparse.Namespace) -> tuple[Sam, list[tuple[np.ndarray, Prompts]], list[View]]:
     """The random-weight model, the random examples and the views: the same in every process for one seed."""
     torch.manual_seed(args.seed)
-    model = sam_model_registry[args.model_type](checkpoint=None).eval()
+    if args.model_type == "tiny":
+        model = build_tiny_sam()
+    else:
+        model = sam_model_registry[args.model_type](checkpoint=None).eval()
     rng = np.random.default_rng(args.seed)
     examples = [random_example(args.image_size, rng, f"bench{i}") for i in range(args.images)]
-    return model, examples, [parse_view(name) for name in DEFAULT_VIEWS[: args.views]]
+    return model, examples, [parse_view(name) for name in BENCH_VIEWS[: args.views]]
 
 
 def naive_times(model: Sam, examples: list[tuple[np.ndarray, Prompts]], views: list[View]) -> list[float]:
@@ -129,7 +142,7 @@ def main(argv: list[str]) -> None:
     labeler = SamLabeler(copy.deepcopy(model), precision=args.precision)
     print(
         f"{args.model_type} random weights, {torch.get_num_threads()} threads, encoder "
-        f"{'bf16 autocast' if labeler.bf16 else 'fp32'} (native bf16: {bf16_is_fast(labeler.device)}), "
+        f"{'bf16 autocast' if labeler.bf16 else 'fp32'} (native bf16: {bf16_is_native(labeler.device)}), "
         f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(default allocator)')}",
         flush=True,
     )

@@ -1,6 +1,9 @@
 """Training-step benchmark: images per second and peak memory of the WS-SAM network against the baseline.
 
-``python -m wssam.bench train [--steps 3] [--warmup 2] [--batch 4] [--size 384] [--backbone resnet50]``
+``python -m wssam.bench train [--steps 3] [--warmup 2] [--batch 4] [--size 384] [--backbone resnet50] [--width 128]``
+
+The training recipe (losses, clamp, learning rate) is the ``train`` section of ``--params`` (default params.yaml);
+the options above replace its network and sizes.
 
 Each (network, precision) pair runs in its own subprocess, so the peak memory of one does not hide another's:
 on a GPU ``torch.cuda.max_memory_allocated``, on the CPU the process's peak resident set size
@@ -21,7 +24,9 @@ import time
 
 import torch
 
-from wssam.models.blocks import INPUT_MULTIPLE
+from wssam.config import load_section
+from wssam.models.config import BACKBONE_NAMES, check_input_side
+from wssam.train.config import TrainConfig
 
 MODELS = ("wssam", "baseline")
 PRECISIONS = ("fp32", "bf16")
@@ -34,22 +39,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--batch", type=int, default=4, help="images per step")
     parser.add_argument("--size", type=int, default=384, help="input side, a multiple of 32")
-    parser.add_argument("--backbone", default="resnet50", choices=("resnet18", "resnet50"))
+    parser.add_argument("--backbone", default="resnet50", choices=BACKBONE_NAMES)
+    parser.add_argument("--width", type=int, default=128, help="channels after the backbone (paper: 128)")
+    parser.add_argument("--params", default="params.yaml", help="parameter file whose train section is the recipe")
     parser.add_argument(_CHILD_FLAG, nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
     return parser
 
 
-def measure(*, model_name: str, precision: str, backbone: str, batch: int, size: int, warmup: int, steps: int) -> dict:
-    """Run ``warmup`` + ``steps`` training steps on random data; returns img_s, s_per_step, peak_mib."""
-    from wssam.training.config import TrainConfig
-    from wssam.training.loop import build_network, default_device, train_step
+def bench_config(args: argparse.Namespace, model_name: str, precision: str) -> TrainConfig:
+    """The ``train`` recipe of ``args.params`` with the benchmark's network, sizes and precision."""
+    recipe = load_section(TrainConfig, "train", args.params)
+    model = recipe.model.replace(name=model_name, backbone=args.backbone, width=args.width, backbone_weights="none")
+    return recipe.replace(model=model, batch_size=args.batch, image_size=args.size, precision=precision)
 
-    device = default_device()
-    config = TrainConfig(
-        model=model_name, backbone=backbone, batch_size=batch, image_size=size, bf16=precision == "bf16"
-    )
+
+def measure(config: TrainConfig, *, warmup: int, steps: int) -> dict:
+    """Run ``warmup`` + ``steps`` training steps of ``config`` on random data; returns img_s, s_per_step, peak_mib."""
+    from wssam.devices import resolve_device, uses_bf16
+    from wssam.models.builder import build_model
+    from wssam.train.loop import train_step
+
+    device = resolve_device("auto")
+    bf16 = uses_bf16(config.precision, device)
+    batch, size = config.batch_size, config.image_size
     torch.manual_seed(0)
-    model = build_network(config).to(device).train()
+    model = build_model(config.model).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     target = torch.rand(batch, 1, size, size)
     data = {
@@ -63,7 +77,7 @@ def measure(*, model_name: str, precision: str, backbone: str, batch: int, size:
         if device.type == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        train_step(model, optimizer, data, config, 0.5, device)
+        train_step(model, optimizer, data, config, 0.5, device, bf16)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if step >= warmup:
@@ -83,13 +97,15 @@ def measure(*, model_name: str, precision: str, backbone: str, batch: int, size:
 def main(argv: list[str]) -> None:
     """Benchmark every (network, precision) pair in a subprocess and print a table and a summary line."""
     args = _parser().parse_args(argv)
-    options = {"backbone": args.backbone, "batch": args.batch, "size": args.size, "warmup": args.warmup}
     if args.child:
         model_name, precision = args.child
-        print(json.dumps(measure(model_name=model_name, precision=precision, steps=args.steps, **options)))
+        config = bench_config(args, model_name, precision)
+        print(json.dumps(measure(config, warmup=args.warmup, steps=args.steps)))
         return
-    if args.size % INPUT_MULTIPLE:
-        raise SystemExit(f"error: --size {args.size} must be a multiple of {INPUT_MULTIPLE}")
+    try:
+        check_input_side(args.size, "--size")
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
     results = {}
     print(f"training step, {args.backbone}, batch {args.batch}, {args.size}x{args.size}, {args.steps} timed steps")
     print(f"{'network':<10}{'precision':<11}{'img/s':>8}{'s/step':>9}{'peak MiB':>10}  device")

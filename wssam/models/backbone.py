@@ -84,7 +84,7 @@ def load_trunk_weights(resnet: models.ResNet, path: Path) -> None:
     resnet.load_state_dict(trunk, strict=False)
 
 
-def build_backbone(name: str, weights: str = "none") -> ResNetBackbone:
+def build_backbone(name: str, weights: str) -> ResNetBackbone:
     """Build the ResNet ``name`` (``resnet18`` | ``resnet50``) with ``weights`` (see the module docstring)."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")

@@ -10,17 +10,18 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from wssam.models.backbone import ResNetBackbone
-from wssam.models.blocks import ConvBNReLU, check_image_size, resize_to
+from wssam.models.blocks import ConvBNReLU, resize_to
+from wssam.models.network import SegmentationNetwork
 
 
-class BaselineNet(nn.Module):
+class BaselineNet(SegmentationNetwork):
     """Backbone + 1x1 lateral convs to ``width`` channels + top-down (upsample, add, 3x3 conv) + 1x1 heads.
 
-    ``forward(images)``: ImageNet-normalised ``float`` images (B, 3, H, W), H and W multiples of 32 ->
+    ``forward(images)``: RGB images (B, 3, H, W) in [0, 1], H and W multiples of 32 ->
     ``{"prior", "p4", "p3", "p2", "p1"}``, each logits (B, 1, H, W).
     """
 
-    def __init__(self, backbone: ResNetBackbone, width: int = 128) -> None:
+    def __init__(self, backbone: ResNetBackbone, width: int) -> None:
         super().__init__()
         self.backbone = backbone
         self.laterals = nn.ModuleList(ConvBNReLU(c, width, 1) for c in backbone.channels)
@@ -28,8 +29,7 @@ class BaselineNet(nn.Module):
         self.prior_head = nn.Conv2d(width, 1, 1)
         self.heads = nn.ModuleList(nn.Conv2d(width, 1, 1) for _ in backbone.channels)
 
-    def forward(self, images: Tensor) -> dict[str, Tensor]:
-        check_image_size(images)
+    def segment(self, images: Tensor) -> dict[str, Tensor]:
         size = images.shape[-2:]
         laterals = [lateral(x) for lateral, x in zip(self.laterals, self.backbone(images), strict=True)]
         outputs = {"prior": resize_to(self.prior_head(laterals[-1]), size)}

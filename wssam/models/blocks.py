@@ -1,4 +1,4 @@
-"""Small building blocks shared by the networks: conv units, attention, texture enhancement, size helpers.
+"""Small building blocks shared by the networks: conv units, attention, texture enhancement, resizing.
 
 All maps are ``float`` tensors (B, C, H, W); every block keeps H and W unless its docstring says otherwise.
 """
@@ -8,21 +8,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-#: inputs must be divisible by the backbone's coarsest stride
-INPUT_MULTIPLE = 32
-
-
-def check_image_size(images: Tensor) -> None:
-    """Raise ``ValueError`` unless ``images`` is (B, 3, H, W) with H and W positive multiples of 32."""
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-    height, width = images.shape[-2:]
-    if height % INPUT_MULTIPLE or width % INPUT_MULTIPLE or height == 0 or width == 0:
-        raise ValueError(
-            f"image size {height}x{width} is not a multiple of {INPUT_MULTIPLE}; resize or pad the input "
-            f"(e.g. to {max(INPUT_MULTIPLE, round(height / INPUT_MULTIPLE) * INPUT_MULTIPLE)})"
-        )
 
 
 def resize_to(x: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from wssam.models.backbone import ResNetBackbone
-from wssam.models.blocks import check_image_size, resize_to
+from wssam.models.blocks import resize_to
 from wssam.models.decoder import CrossLevelFusion, PriorGuidedDecoder
+from wssam.models.network import SegmentationNetwork
 from wssam.models.prior import GlobalPrior
 
 
-class WSSAMNet(nn.Module):
-    """WS-SAM network. Build it with :func:`wssam.models.build_model`; the parts come in ready-made.
+class WSSAMNet(SegmentationNetwork):
+    """WS-SAM network. Build it with :func:`wssam.models.builder.build_model`; the parts come in ready-made.
 
     Args:
         backbone: four stages at strides 4, 8, 16, 32.
@@ -40,17 +41,13 @@ class WSSAMNet(nn.Module):
         self.backbone, self.enhance, self.grouping = backbone, enhance, grouping
         self.fusion, self.prior, self.decoder = fusion, prior, decoder
 
-    def forward(self, images: Tensor) -> dict[str, Tensor]:
-        """Segment ``images``.
-
-        Args:
-            images: ImageNet-normalised ``float`` (B, 3, H, W), H and W multiples of 32 (else ``ValueError``).
+    def segment(self, images: Tensor) -> dict[str, Tensor]:
+        """Segment ImageNet-normalised ``images`` (B, 3, H, W) (call the module itself with [0, 1] images).
 
         Returns:
             ``{"prior", "p4", "p3", "p2", "p1"}`` (coarse to fine), each logits (B, 1, H, W) at the input size;
             ``sigmoid(p1)`` is the foreground probability.
         """
-        check_image_size(images)
         stages = self.backbone(images)
         enhanced = [module(x) for module, x in zip(self.enhance, stages, strict=True)]
         enhanced[-1] = self.grouping(enhanced[-1])

@@ -1,1 +1,0 @@
-"""Datasets: the embedded demo generator, real dataset discovery, sparse-label simulation, manifests."""

@@ -1,0 +1,40 @@
+"""Devices and precision: what ``device: auto|cpu|cuda`` and ``precision: auto|bf16|fp32`` mean on this machine."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from wssam.io import InputError
+
+
+def resolve_device(name: str, *, key: str = "device") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an InputError naming ``key``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"parameter '{key}' is cuda but no CUDA device is available; use auto or cpu")
+    return torch.device(name)
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """True where bf16 arithmetic is native: a CUDA device that supports it, or a CPU with AVX512-BF16/AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether ``precision`` (auto | bf16 | fp32) runs bf16 autocast on ``device``."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    return precision == "bf16" or (precision == "auto" and bf16_is_native(device))
+
+
+def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device`` when ``bf16``, else a context that changes nothing."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()

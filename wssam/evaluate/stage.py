@@ -1,0 +1,68 @@
+"""The ``evaluate`` stage: predicted maps against GT masks with the CODToolbox metrics (:mod:`.metrics`).
+
+Files: every GT ``<gt_dir>/<name>.<ext>`` needs a prediction ``<pred_dir>/<name>.<ext>`` with the same base name and
+the same size (any image suffix). Both are read as one ``uint8`` channel (RGB files converted to luminance).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from wssam.evaluate.metrics import METRIC_NAMES, aggregate, measure_image
+from wssam.io import InputError, list_images, read_grey, read_image_size, write_json, write_table
+
+
+def pair_files(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str]) -> list[tuple[str, Path, Path]]:
+    """Match every GT to its prediction by base name and check their sizes, before any metric is computed.
+
+    Returns:
+        (name, prediction path, GT path) per GT image, sorted by name. Predictions without GT are ignored.
+
+    Raises:
+        InputError: no GT image, a GT without prediction (names the missing file), or a size mismatch (names the
+            prediction and both sizes).
+    """
+    gts = list_images(gt_dir)
+    if not gts:
+        raise InputError(f"{gt_dir}: no GT image found; check --gt-dir")
+    preds = list_images(pred_dir)
+    pairs = []
+    for name, gt_path in gts.items():
+        pred_path = preds.get(name)
+        if pred_path is None:
+            raise InputError(
+                f"{Path(pred_dir) / (name + '.png')}: prediction missing for {gt_path}; rerun the predict stage"
+            )
+        pred_size, gt_size = read_image_size(pred_path), read_image_size(gt_path)
+        if pred_size != gt_size:
+            raise InputError(
+                f"{pred_path}: prediction is {pred_size[1]}x{pred_size[0]} (WxH) but its GT {gt_path} is "
+                f"{gt_size[1]}x{gt_size[0]}; predictions must be saved at the GT's size"
+            )
+        pairs.append((name, pred_path, gt_path))
+    return pairs
+
+
+def evaluate(
+    *,
+    pred_dir: str | os.PathLike[str],
+    gt_dir: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    per_image: str | os.PathLike[str] | None = None,
+) -> dict[str, float]:
+    """Evaluate a folder of predictions against a folder of GT masks and write the results.
+
+    Writes ``output`` (JSON with exactly the keys of :data:`METRIC_NAMES`) and, when given, ``per_image`` (CSV with
+    ``name`` and the nine per-image values). Returns the dataset values.
+    """
+    pairs = pair_files(pred_dir, gt_dir)
+    measures = [measure_image(read_grey(pred_path), read_grey(gt_path)) for _, pred_path, gt_path in pairs]
+    results = aggregate(measures)
+    if per_image is not None:
+        rows = [{"name": name, **m.values()} for (name, _, _), m in zip(pairs, measures, strict=True)]
+        write_table(per_image, pd.DataFrame(rows, columns=["name", *METRIC_NAMES]))
+    write_json(output, results)
+    return results

@@ -1,0 +1,80 @@
+"""Model checkpoints: a network's weights with everything needed to rebuild it, and nothing from training code.
+
+A model checkpoint is a plain dict of tensors and Python values, saved with ``torch.save`` and read with
+``weights_only=True`` (no pickled code runs):
+
+- ``model_config``: :class:`~wssam.models.config.ModelConfig` as a dict (validated again when read);
+- ``input_size``: the side (pixels) the network was trained at; prediction resizes images to it;
+- ``weights``: the state dict.
+
+Training adds its own keys beside these (see :mod:`wssam.train.run_state`); readers ignore what they do not know.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wssam.config import build_config
+from wssam.io import InputError, atomic_path
+from wssam.models.builder import build_model
+from wssam.models.config import ModelConfig, check_input_side
+from wssam.models.network import SegmentationNetwork
+
+MODEL_CONFIG_KEY = "model_config"
+INPUT_SIZE_KEY = "input_size"
+WEIGHTS_KEY = "weights"
+
+
+def model_entries(config: ModelConfig, input_size: int, weights: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The keys every model checkpoint holds (see the module docstring)."""
+    return {MODEL_CONFIG_KEY: config.to_dict(), INPUT_SIZE_KEY: input_size, WEIGHTS_KEY: weights}
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """Write ``state`` with ``torch.save`` atomically (a crash leaves the previous file intact)."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def read_checkpoint(path: str | os.PathLike[str], *, fix: str = "rerun the train stage") -> dict[str, Any]:
+    """Read a checkpoint dict on the CPU without running pickled code; a missing or corrupt file, or one without
+    the model keys, is an InputError naming it and ending with ``fix``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found; {fix}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt files and refused pickles
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: cannot read checkpoint ({reason}); {fix}") from None
+    missing = [
+        k for k in (MODEL_CONFIG_KEY, INPUT_SIZE_KEY, WEIGHTS_KEY) if not isinstance(state, dict) or k not in state
+    ]
+    if missing:
+        raise InputError(f"{path}: not a wssam model checkpoint (no {', '.join(missing)}); {fix}")
+    return state
+
+
+def load_network(path: str | os.PathLike[str]) -> tuple[SegmentationNetwork, ModelConfig, int]:
+    """The network saved in ``path`` in eval mode on the CPU, its config and its input side.
+
+    The stored model config is validated as params.yaml would be; the backbone is built without pretrained weights
+    (the checkpoint holds all weights), so no other file is needed.
+    """
+    state = read_checkpoint(path)
+    config = build_config(ModelConfig, state[MODEL_CONFIG_KEY], f"{path}: model_config")
+    try:
+        input_size = check_input_side(int(state[INPUT_SIZE_KEY]), "input_size")
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{path}: {error}; rerun the train stage") from None
+    model = build_model(config.replace(backbone_weights="none"))
+    try:
+        model.load_state_dict(state[WEIGHTS_KEY])
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise InputError(f"{path}: weights do not fit the network in its model_config ({first})") from None
+    return model.eval(), config, input_size

@@ -1,0 +1,58 @@
+"""The ``prepare`` section of params.yaml: which datasets to prepare and how to simulate missing sparse labels."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from wssam.config import Config
+from wssam.labels import SPARSE_KINDS
+
+SYNTHETIC = "synthetic"
+SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+Source = Annotated[str, Field(min_length=1, description="'synthetic' (the embedded demo) or a dataset folder")]
+
+
+class TrainSourceConfig(Config):
+    """``prepare.train``: ``source`` is ``synthetic`` or a dataset folder (relative to the project root)."""
+
+    source: Source
+
+
+class SparseConfig(Config):
+    """``prepare.sparse``: how sparse labels are simulated from GT where a training set has none."""
+
+    kind: Literal[SPARSE_KINDS]
+    points_per_class: int = Field(ge=1)
+    stroke_width: int = Field(ge=1)
+
+
+class SyntheticConfig(Config):
+    """``prepare.synthetic``: the embedded demo, square images of ``image_size`` pixels."""
+
+    image_size: int = Field(ge=32)
+    train_images: int = Field(ge=1)
+    test_images: int = Field(ge=1)
+    two_object_fraction: float = Field(ge=0, le=1)
+
+
+class PrepareConfig(Config):
+    """The ``prepare`` section. ``test_sets`` maps a set name (one predict/evaluate stage each) to its source."""
+
+    seed: int = Field(ge=0)
+    max_images: int = Field(ge=0)
+    train: TrainSourceConfig
+    test_sets: dict[str, Source] = Field(min_length=1)
+    sparse: SparseConfig
+    synthetic: SyntheticConfig
+
+    @field_validator("test_sets")
+    @classmethod
+    def _set_names(cls, sets: dict[str, str]) -> dict[str, str]:
+        for name in sets:
+            if not SET_NAME.match(name):
+                raise ValueError(f"set name {name!r} may hold only letters, digits, '_', '-' and '.'")
+        return sets

@@ -1,0 +1,111 @@
+"""Real datasets on disk: discover the files, pair them by base name, validate them before anything is written.
+
+A dataset is a folder with
+- ``Imgs/``: the RGB images (any of :data:`wssam.io.IMAGE_SUFFIXES`, usually ``.jpg``);
+- ``GT/``: binary masks, same base names (optional for training, required for test sets);
+- ``Scribble/`` or ``Point/``: S-COD sparse label maps, same base names, values 0/1/2 (training only, optional
+  when ``GT/`` exists: the prepare stage then simulates them).
+
+Every file is read once here (images decoded, label maps checked value by value), so a corrupt file, a missing
+partner or a size mismatch stops the stage with an :class:`~wssam.io.InputError` naming the file, before any
+output exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from wssam.io import InputError, list_images, read_gt, read_label_map, read_rgb
+from wssam.labels import check_label_map
+from wssam.prepare.layout import GT_DIR, IMAGES_DIR, SPARSE_DIRS
+
+
+@dataclass(frozen=True)
+class DatasetItem:
+    """One image of a real dataset with its partners (``None`` where the dataset has none) and its size."""
+
+    name: str
+    image: Path
+    gt: Path | None
+    sparse: Path | None
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class RealDataset:
+    """A validated dataset folder: ``sparse_kind`` is ``scribble``/``point`` when it ships sparse labels, else None."""
+
+    root: Path
+    sparse_kind: str | None
+    items: tuple[DatasetItem, ...]
+
+
+def _pair(images: dict[str, Path], partners: dict[str, Path], what: str, folder: Path) -> None:
+    """Raise an InputError naming the first image without a partner or the first partner without an image."""
+    for name, path in images.items():
+        if name not in partners:
+            raise InputError(f"{path}: no {what} file named '{name}.*' in {folder}; add it or remove the image")
+    for name, path in partners.items():
+        if name not in images:
+            raise InputError(f"{path}: {what} file without an image '{name}.*' in Imgs/; add it or remove the file")
+
+
+def _sparse_folder(root: Path) -> tuple[str, Path] | None:
+    """(kind, folder) of the dataset's sparse labels, None when it has none; both folders present is an error."""
+    present = [(kind, root / name) for kind, name in SPARSE_DIRS.items() if (root / name).is_dir()]
+    if len(present) > 1:
+        raise InputError(f"{root}: has both Scribble/ and Point/; keep only the sparse labels to train with")
+    return present[0] if present else None
+
+
+def _check_size(path: Path, shape: tuple[int, ...], image: Path, height: int, width: int) -> None:
+    if shape[:2] != (height, width):
+        raise InputError(
+            f"{path}: size {shape[1]}x{shape[0]} differs from its image {image} ({width}x{height}); "
+            "resize it to the image (nearest-neighbour for label maps)"
+        )
+
+
+def scan_dataset(root: Path, *, require_gt: bool, use_sparse: bool, max_images: int = 0) -> RealDataset:
+    """Discover, pair and validate the dataset folder ``root``.
+
+    ``require_gt``: a missing ``GT/`` folder is an error (test sets). ``use_sparse``: read ``Scribble/`` or
+    ``Point/`` when present (training sets); without them and without GT the set cannot be used. ``max_images``
+    > 0 keeps the first N images by name (pairing is still checked on the whole folder).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: dataset folder not found; put it under data/raw or fix the source in params.yaml")
+    images = list_images(root / IMAGES_DIR)
+    if not images:
+        raise InputError(f"{root / IMAGES_DIR}: no image files; add the dataset's images")
+    gt_files: dict[str, Path] | None = None
+    if (root / GT_DIR).is_dir():
+        gt_files = list_images(root / GT_DIR)
+        _pair(images, gt_files, "ground-truth", root / GT_DIR)
+    elif require_gt:
+        raise InputError(f"{root / GT_DIR}: folder not found; a test set needs ground-truth masks")
+    sparse_kind: str | None = None
+    sparse_files: dict[str, Path] | None = None
+    found = _sparse_folder(root) if use_sparse else None
+    if found is not None:
+        sparse_kind, folder = found
+        sparse_files = list_images(folder)
+        _pair(images, sparse_files, f"{sparse_kind} label", folder)
+    elif use_sparse and gt_files is None:
+        raise InputError(f"{root}: has neither GT/ nor Scribble/ or Point/; training needs one of them")
+    names = sorted(images)[:max_images] if max_images > 0 else sorted(images)
+    items = []
+    for name in names:
+        height, width = read_rgb(images[name]).shape[:2]
+        gt = gt_files[name] if gt_files is not None else None
+        sparse = sparse_files[name] if sparse_files is not None else None
+        if gt is not None:
+            _check_size(gt, read_gt(gt).shape, images[name], height, width)
+        if sparse is not None:
+            labels = check_label_map(read_label_map(sparse), sparse)
+            _check_size(sparse, labels.shape, images[name], height, width)
+        items.append(DatasetItem(name, images[name], gt, sparse, height, width))
+    return RealDataset(root=root, sparse_kind=sparse_kind, items=tuple(items))

@@ -1,0 +1,176 @@
+"""The ``prepare`` stage: turn every configured source (a real dataset folder or the embedded demo) into the
+layout the later stages read (:mod:`wssam.prepare.layout`): ``train/`` and ``test/<set>/``, each with its manifest.
+
+Real images are copied byte for byte (extension kept); masks are written as 0/255 PNG and sparse labels as S-COD
+0/1/2 PNG. Where a training set has GT but no sparse labels, they are simulated from GT (seeded per image).
+Everything is validated before anything is written, the whole output is built in a temporary sibling folder and
+renamed into place at the end, so an interrupted run leaves nothing that a rerun would trust.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from wssam.io import atomic_path, read_gt, read_label_map, staged_folder, write_png
+from wssam.prepare.config import SYNTHETIC, PrepareConfig
+from wssam.prepare.datasets import RealDataset, scan_dataset
+from wssam.prepare.demo import demo_samples
+from wssam.prepare.layout import MANIFEST_NAME, gt_file, image_file, sparse_file, test_folder, train_folder
+from wssam.prepare.manifest import manifest_row, write_manifest
+from wssam.prepare.simulate import simulate_sparse
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What was prepared for one dataset (``role`` is ``train`` or ``test``)."""
+
+    name: str
+    role: str
+    source: str
+    images: int
+    usable: int
+    sparse_kind: str
+    sparse_source: str
+
+
+def derive_seed(seed: int, *labels: str) -> int:
+    """A stable 32-bit seed derived from ``seed`` and text labels (dataset, image): independent streams."""
+    entropy = [seed, *(zlib.crc32(label.encode("utf-8")) for label in labels)]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def source_warnings(config: PrepareConfig, raw_dir: Path) -> list[str]:
+    """One line for each real source outside ``raw_dir`` (DVC tracks only ``raw_dir``)."""
+    sources = [("prepare.train.source", config.train.source)]
+    sources += [(f"prepare.test_sets.{name}", source) for name, source in config.test_sets.items()]
+    raw = Path(raw_dir).resolve()
+    return [
+        f"warning: {key} = {source} lies outside {raw_dir}; DVC will not see changes to it"
+        for key, source in sources
+        if source != SYNTHETIC and not Path(source).resolve().is_relative_to(raw)
+    ]
+
+
+def _simulate(mask: np.ndarray, config: PrepareConfig, dataset: str, name: str) -> np.ndarray:
+    return simulate_sparse(
+        mask,
+        kind=config.sparse.kind,
+        seed=derive_seed(config.seed, "sparse", dataset, name),
+        stroke_width=config.sparse.stroke_width,
+        points_per_class=config.sparse.points_per_class,
+    )
+
+
+def _write_synthetic(folder: Path, config: PrepareConfig, dataset: str, train: bool) -> list[dict[str, Any]]:
+    """Generate the demo set ``dataset`` into ``folder``; returns the manifest rows."""
+    demo = config.synthetic
+    count = demo.train_images if train else demo.test_images
+    count = min(count, config.max_images) if config.max_images > 0 else count
+    samples = demo_samples(
+        count=count,
+        image_size=demo.image_size,
+        two_object_fraction=demo.two_object_fraction,
+        seed=derive_seed(config.seed, SYNTHETIC, dataset),
+        prefix=dataset,
+    )
+    rows = []
+    for sample in samples:
+        write_png(folder / image_file(sample.name), sample.image)
+        labels = _simulate(sample.mask, config, dataset, sample.name) if train else None
+        image = image_file(sample.name)
+        rows.append(
+            _write_labels(folder, config, sample.name, image, sample.mask.shape, sample.mask, labels, "simulated")
+        )
+    return rows
+
+
+def _write_real(folder: Path, config: PrepareConfig, dataset: str, data: RealDataset, train: bool) -> list[dict]:
+    """Copy the validated dataset ``data`` into ``folder`` (simulating sparse labels where needed); manifest rows."""
+    rows = []
+    origin = "given" if data.sparse_kind else "simulated"
+    for item in data.items:
+        image = image_file(item.name, item.image.suffix.lower())
+        with atomic_path(folder / image) as tmp:
+            shutil.copyfile(item.image, tmp)
+        mask = read_gt(item.gt) if item.gt is not None else None
+        labels = None
+        if train:
+            given = item.sparse is not None
+            labels = read_label_map(item.sparse) if given else _simulate(mask, config, dataset, item.name)
+        size = (item.height, item.width)
+        rows.append(_write_labels(folder, config, item.name, image, size, mask, labels, origin, data.sparse_kind))
+    return rows
+
+
+def _write_labels(
+    folder: Path,
+    config: PrepareConfig,
+    name: str,
+    image: str,
+    size: tuple[int, int],
+    mask: np.ndarray | None,
+    labels: np.ndarray | None,
+    origin: str,
+    given_kind: str | None = None,
+) -> dict[str, Any]:
+    """Write the GT ``mask`` (bool (H, W), or None) and the sparse ``labels`` (uint8 (H, W) S-COD, or None for a
+    test set) of image ``name`` (size (H, W)) into ``folder``; returns its manifest row (``image`` is written)."""
+    gt = ""
+    if mask is not None:
+        gt = gt_file(name)
+        write_png(folder / gt, mask.astype(np.uint8) * 255)
+    if labels is None:
+        return manifest_row(name=name, image=image, size=size, gt=gt)
+    kind = given_kind or config.sparse.kind
+    sparse = sparse_file(name, kind)
+    write_png(folder / sparse, labels)
+    return manifest_row(name=name, image=image, size=size, gt=gt, sparse=sparse, labels=labels, sparse_kind=kind,
+                        sparse_source=origin)  # fmt: skip
+
+
+def _summary(name: str, role: str, source: str, rows: list[dict[str, Any]]) -> DatasetSummary:
+    first = rows[0] if rows else {"sparse_kind": "", "sparse_source": ""}
+    usable = sum(bool(row["usable"]) for row in rows)
+    return DatasetSummary(name, role, source, len(rows), usable, first["sparse_kind"], first["sparse_source"])
+
+
+def prepare(
+    *, config: PrepareConfig, raw_dir: Path, output: Path, log: Callable[[str], None] = print
+) -> list[DatasetSummary]:
+    """Validate every source, then write the prepared train set and test sets into ``output`` atomically.
+
+    Real sources are paths relative to the working directory (the project root). Returns one summary per dataset,
+    the training set first.
+    """
+    for line in source_warnings(config, Path(raw_dir)):
+        log(line)
+    jobs = [("train", "train", config.train.source)]
+    jobs += [(name, "test", source) for name, source in config.test_sets.items()]
+    scanned: list[tuple[str, str, str, RealDataset | None]] = []
+    for name, role, source in jobs:
+        data = None
+        if source != SYNTHETIC:
+            train = role == "train"
+            data = scan_dataset(Path(source), require_gt=not train, use_sparse=train, max_images=config.max_images)
+        scanned.append((name, role, source, data))
+    summaries = []
+    with staged_folder(Path(output)) as staging:
+        for name, role, source, data in scanned:
+            train = role == "train"
+            folder = train_folder(staging) if train else test_folder(staging, name)
+            folder.mkdir(parents=True)
+            if data is None:
+                rows = _write_synthetic(folder, config, name, train)
+            else:
+                rows = _write_real(folder, config, name, data, train)
+            write_manifest(folder / MANIFEST_NAME, pd.DataFrame(rows))
+            summaries.append(_summary(name, role, source, rows))
+    return summaries

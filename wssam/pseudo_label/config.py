@@ -1,0 +1,74 @@
+"""The ``pseudo_label`` section of params.yaml: the labeler, the views, the prompts and each labeler's settings.
+
+Light on purpose (no torch): the ``score`` stage reads the view list through it, and checking a params file
+needs no model.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, field_validator
+
+from wssam.config import Config, Device, Precision
+from wssam.io import InputError
+from wssam.pseudo_label.views import parse_view
+
+LABELERS = ("random_walker", "sam")
+SAM_MODEL_TYPES = ("vit_h", "vit_l", "vit_b")
+
+
+def _parses(name: str) -> str:
+    """``name`` if it is a view name (see :mod:`wssam.pseudo_label.views`), else a ValueError saying why."""
+    try:
+        parse_view(name)
+    except InputError as error:
+        raise ValueError(str(error)) from None
+    return name
+
+
+ViewName = Annotated[str, AfterValidator(_parses)]
+
+
+class PromptConfig(Config):
+    """``pseudo_label.prompts``: up to ``max_points`` points per class from the strokes, optionally a box."""
+
+    max_points: int = Field(ge=1)
+    use_box: bool
+
+
+class RandomWalkerConfig(Config):
+    """``pseudo_label.random_walker``: the weight-free labeler (:mod:`wssam.pseudo_label.labelers.random_walker`)."""
+
+    beta: float = Field(gt=0)
+    border_background: bool
+    mode: Literal["bf", "cg_j", "cg", "cg_mg"]
+    tol: float = Field(gt=0)
+
+
+class SamConfig(Config):
+    """``pseudo_label.sam``: an official segment-anything checkpoint and where and how to run it."""
+
+    model_type: Literal[SAM_MODEL_TYPES]
+    checkpoint: str = Field(min_length=1)
+    device: Device
+    precision: Precision
+
+
+class PseudoLabelConfig(Config):
+    """The ``pseudo_label`` section: ``labeler`` names the section (``random_walker`` or ``sam``) that is used."""
+
+    labeler: Literal[LABELERS]
+    seed: int = Field(ge=0)
+    views: tuple[ViewName, ...] = Field(min_length=1)
+    prompts: PromptConfig
+    random_walker: RandomWalkerConfig
+    sam: SamConfig
+
+    @field_validator("views")
+    @classmethod
+    def _each_view_once(cls, views: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({name for name in views if views.count(name) > 1})
+        if repeated:
+            raise ValueError(f"view {repeated[0]!r} is listed twice; list each view once")
+        return views

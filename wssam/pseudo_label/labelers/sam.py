@@ -1,0 +1,178 @@
+"""The SAM labeler on the official segment-anything code: one image-encoder pass per image (and view), then the
+cheap prompt encoder and mask decoder for the prompts, keeping SAM's soft output (sigmoid of the mask logits).
+
+Weights are read by :func:`load_sam` with ``torch.load(..., weights_only=True)`` (no pickled code runs) and loaded
+strictly into a model built without weights, so a checkpoint for another model type is a one-line InputError.
+The image encoder's attention runs through PyTorch's fused kernel (:mod:`wssam.labelers.sam_attention`, the same
+maths without the 0.8 GB attention matrices), and under bf16 autocast where the hardware has bf16 arithmetic (CUDA,
+or a CPU with AVX512-BF16/AMX); elsewhere emulated bf16 is many times slower than fp32, so fp32 is used. The decoder
+runs in fp32.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from segment_anything import sam_model_registry
+from segment_anything.modeling import Sam
+from segment_anything.utils.transforms import ResizeLongestSide
+
+from wssam.devices import autocast, resolve_device, uses_bf16
+from wssam.io import InputError
+from wssam.pseudo_label.config import SamConfig
+from wssam.pseudo_label.labelers.base import Labeler
+from wssam.pseudo_label.labelers.sam_attention import use_fused_attention
+from wssam.pseudo_label.labelers.sam_setup import check_checkpoint, official_checkpoint
+from wssam.pseudo_label.prompts import Prompts
+
+SamBuilder = Callable[[], Sam]
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint file, read without running pickled code; an unreadable file is an InputError."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for corrupt or non-weight files
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: cannot read as a SAM state dict ({first_line}); re-download the file") from error
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError(f"{path}: not a state dict of tensors; expected an official SAM checkpoint")
+    return state
+
+
+def _registry_builder(model_type: str) -> SamBuilder:
+    if model_type not in sam_model_registry or model_type == "default":
+        raise InputError(f"pseudo_label.sam.model_type {model_type!r} is not one of vit_h, vit_l, vit_b")
+    return lambda: sam_model_registry[model_type](checkpoint=None)
+
+
+def load_sam(
+    model_type: str,
+    checkpoint: str | os.PathLike[str],
+    *,
+    builder: SamBuilder | None = None,
+    device: torch.device | str = "cpu",
+) -> Sam:
+    """Build ``model_type`` (or ``builder()``, e.g. a tiny SAM in tests) and load ``checkpoint`` strictly.
+
+    Returns the model in eval mode on ``device``. A missing file, an unreadable file, or weights that do not fit
+    the architecture (missing / unexpected / wrongly shaped keys) are one-line InputErrors.
+    """
+    path = check_checkpoint(model_type, checkpoint)
+    state = read_state_dict(path)
+    model = (builder or _registry_builder(model_type))()
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or mismatched:
+        example = (missing or unexpected or mismatched)[0]
+        raise InputError(
+            f"{path}: checkpoint does not fit model type {model_type} ({len(missing)} missing / "
+            f"{len(unexpected)} unexpected / {len(mismatched)} size-mismatched keys, e.g. {example!r}); "
+            f"check pseudo_label.sam.model_type (the official {model_type} file is {official_checkpoint(model_type)})"
+        )
+    model.load_state_dict(state, strict=True)
+    return model.eval().to(device)
+
+
+@dataclass(frozen=True)
+class SamEmbedding:
+    """SAM's per-image state: encoder ``features`` (1, C, h, w) float32, the resized ``input_size`` (H, W)
+    fed to the encoder (before padding) and the ``original_size`` (H, W) of the image given to prepare."""
+
+    features: torch.Tensor
+    input_size: tuple[int, int]
+    original_size: tuple[int, int]
+
+
+class SamLabeler(Labeler):
+    """Foreground probabilities from SAM given points (and an optional box), in the prepared image's frame.
+
+    ``precision`` of the image encoder: ``auto`` = bf16 autocast where bf16 is native, else fp32; ``bf16`` = bf16
+    autocast everywhere (emulated bf16 is slow: for measurements); ``fp32``. ``fused_attention`` switches
+    ``model``'s encoder attention to the fused kernel in place (see
+    :func:`~wssam.pseudo_label.labelers.sam_attention.use_fused_attention`).
+    """
+
+    name = "sam"
+
+    def __init__(self, model: Sam, *, precision: str, fused_attention: bool = True) -> None:
+        self.bf16 = uses_bf16(precision, model.device)
+        if fused_attention:
+            use_fused_attention(model.image_encoder)
+        self.model = model.eval()
+        self.device = model.device
+        self.transform = ResizeLongestSide(model.image_encoder.img_size)
+
+    @classmethod
+    def from_config(
+        cls, config: SamConfig, labeler_dir: str | os.PathLike[str], *, builder: SamBuilder | None = None
+    ) -> SamLabeler:
+        """Load the checkpoint ``config.checkpoint`` from ``labeler_dir`` on the configured device."""
+        device = resolve_device(config.device, key="pseudo_label.sam.device")
+        path = Path(labeler_dir) / config.checkpoint
+        model = load_sam(config.model_type, path, builder=builder, device=device)
+        return cls(model, precision=config.precision)
+
+    def encoder_input(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
+        """``image`` uint8 (H, W, 3) RGB -> the encoder's input (1, 3, S, S) float (long side resized to S,
+        normalised, padded) and the resized (H', W') before padding."""
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"SAM expects an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+        resized = self.transform.apply_image(image)
+        tensor = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
+        return self.model.preprocess(tensor.float()), (int(resized.shape[0]), int(resized.shape[1]))
+
+    @torch.inference_mode()
+    def encode(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The image encoder at the labeler's precision: (1, 3, S, S) -> float32 features (1, C, S/16, S/16)."""
+        with autocast(self.device, self.bf16):
+            return self.model.image_encoder(tensor).float()
+
+    def prepare(self, image: np.ndarray) -> SamEmbedding:
+        """Resize the long side to the encoder size, normalise, pad, and run the image encoder once."""
+        tensor, input_size = self.encoder_input(image)
+        return SamEmbedding(
+            features=self.encode(tensor),
+            input_size=input_size,
+            original_size=(int(image.shape[0]), int(image.shape[1])),
+        )
+
+    @torch.inference_mode()
+    def predict(self, state: SamEmbedding, prompts: Prompts) -> np.ndarray:
+        """Sigmoid of SAM's mask logits, ``float32`` (H, W) in [0, 1] at the prepared image's size.
+
+        One point without a box: three masks, keep the highest predicted IoU; otherwise a single mask.
+        """
+        if prompts.size != state.original_size:
+            raise ValueError(f"prompts are for size {prompts.size}, the prepared image is {state.original_size}")
+        points = None
+        if len(prompts.points):
+            coords = self.transform.apply_coords(prompts.points.astype(np.float64), state.original_size)
+            points = (
+                torch.as_tensor(coords, dtype=torch.float32, device=self.device)[None],
+                torch.as_tensor(prompts.labels, dtype=torch.int64, device=self.device)[None],
+            )
+        boxes = None
+        if prompts.box is not None:
+            box = self.transform.apply_boxes(prompts.box.astype(np.float64)[None], state.original_size)
+            boxes = torch.as_tensor(box, dtype=torch.float32, device=self.device)
+        sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=None)
+        low_res, iou = self.model.mask_decoder(
+            image_embeddings=state.features,
+            image_pe=self.model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=prompts.multimask,
+        )
+        best = int(torch.argmax(iou[0]))
+        logits = self.model.postprocess_masks(low_res[:, best : best + 1], state.input_size, state.original_size)
+        return torch.sigmoid(logits[0, 0]).float().cpu().numpy().astype(np.float32)

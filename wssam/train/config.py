@@ -1,0 +1,87 @@
+"""The ``train`` section of params.yaml, typed and validated on construction.
+
+A checkpoint stores :class:`TrainConfig` as a dict, so a resumed run can check it continues the same experiment;
+the network's own part (:class:`~wssam.models.config.ModelConfig`) is stored on its own beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from wssam.config import Config, Precision
+from wssam.models.config import OUTPUT_NAMES, ModelConfig, check_input_side
+
+NonNegative = Annotated[float, Field(ge=0)]
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+
+class LossConfig(Config):
+    """``train.loss``: weights of the three terms and how the pseudo-label term is weighted per pixel.
+
+    ``deep_supervision``: one weight per network output, in the order of ``OUTPUT_NAMES`` (prior, p4 .. p1).
+    ``ignore_band``: ``[]`` or ``[lo, hi]``: pseudo labels strictly inside the band get weight 0 (the released
+    code's rule, e.g. ``[0.3, 0.7]``).
+    """
+
+    pseudo_weight: float = Field(ge=0)
+    partial_weight: float = Field(ge=0)
+    uncertainty_weight: float = Field(ge=0)
+    deep_supervision: tuple[NonNegative, ...]
+    entropy_weighting: bool
+    ignore_band: tuple[Probability, ...]
+
+    @field_validator("deep_supervision")
+    @classmethod
+    def _one_weight_per_output(cls, weights: tuple[float, ...]) -> tuple[float, ...]:
+        if len(weights) != len(OUTPUT_NAMES):
+            raise ValueError(f"needs {len(OUTPUT_NAMES)} weights, one per output {', '.join(OUTPUT_NAMES)}")
+        return weights
+
+    @field_validator("ignore_band")
+    @classmethod
+    def _empty_or_ordered_pair(cls, band: tuple[float, ...]) -> tuple[float, ...]:
+        if band and (len(band) != 2 or not band[0] < band[1]):
+            raise ValueError("must be [] or [lo, hi] with lo < hi")
+        return band
+
+
+class AugmentConfig(Config):
+    """``train.augment``: one random geometry for image, pseudo label, weights and scribbles; colour on the image."""
+
+    hflip: float = Field(ge=0, le=1)
+    crop_scale: float = Field(gt=0, le=1)
+    rotation_degrees: float = Field(ge=0, le=180)
+    color_jitter: float = Field(ge=0, lt=1)
+
+
+class TrainConfig(Config):
+    """The ``train`` section: the network (``model``) and the whole training recipe."""
+
+    model: ModelConfig
+    seed: int = Field(ge=0)
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    image_size: int
+    lr: float = Field(gt=0)
+    min_lr: float = Field(ge=0)
+    grad_clip: float = Field(ge=0)
+    val_fraction: float = Field(ge=0, lt=1)
+    precision: Precision
+    resume: bool
+    loss: LossConfig
+    augment: AugmentConfig
+
+    @field_validator("image_size")
+    @classmethod
+    def _multiple_of_the_stride(cls, side: int) -> int:
+        return check_input_side(side, "training input side")
+
+    @field_validator("min_lr")
+    @classmethod
+    def _not_above_lr(cls, min_lr: float, info: ValidationInfo) -> float:
+        lr = info.data.get("lr")
+        if lr is not None and min_lr > lr:
+            raise ValueError(f"must not exceed train.lr = {lr}")
+        return min_lr

@@ -1,0 +1,133 @@
+"""The pieces of the training loop: one step, one epoch, validation. Pure of files: the stage wires them.
+
+Validation uses a held-out share of the TRAINING images, scored against their pseudo labels (never ground truth,
+never a test set): ``val_mae`` (mean |sigmoid(p1) - pseudo label|) chooses the best epoch; ``val_loss`` is the
+training loss with the uncertainty ramp fixed at 1 so that epochs compare.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, default_collate
+
+from wssam.devices import autocast
+from wssam.models.config import FINAL_OUTPUT, OUTPUT_NAMES
+from wssam.train.config import TrainConfig
+from wssam.train.dataset import TrainingImages, epoch_batches
+from wssam.train.losses import pseudo_pixel_weight, total_loss
+from wssam.train.schedule import cosine_lr, uncertainty_ramp
+
+
+def batch_loss(
+    model: nn.Module, batch: dict[str, torch.Tensor], config: TrainConfig, ramp: float, device: torch.device, bf16: bool
+) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+    """Forward one batch and compute the total loss; returns (loss, parts, final logits (B, 1, S, S) float32).
+
+    ``batch``: ``image`` (B, 3, S, S) RGB in [0, 1], ``target`` and ``weight`` (B, 1, S, S), ``sparse`` (B, 1, S, S)
+    S-COD labels. ``bf16``: run the forward pass under bf16 autocast (the loss is computed in float32).
+    """
+    batch = {k: v.to(device) for k, v in batch.items()}
+    with autocast(device, bf16):
+        outputs = model(batch["image"])
+    loss_config = config.loss
+    weight = pseudo_pixel_weight(
+        batch["target"],
+        batch["weight"],
+        entropy_weighting=loss_config.entropy_weighting,
+        ignore_band=loss_config.ignore_band,
+    )
+    loss, parts = total_loss(
+        outputs,
+        target=batch["target"],
+        pixel_weight=weight,
+        sparse=batch["sparse"],
+        deep_supervision=dict(zip(OUTPUT_NAMES, loss_config.deep_supervision, strict=True)),
+        final=FINAL_OUTPUT,
+        pseudo_weight=loss_config.pseudo_weight,
+        partial_weight=loss_config.partial_weight,
+        uncertainty_weight=loss_config.uncertainty_weight,
+        ramp=ramp,
+    )
+    return loss, parts, outputs[FINAL_OUTPUT].float()
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    config: TrainConfig,
+    ramp: float,
+    device: torch.device,
+    bf16: bool,
+) -> dict[str, float]:
+    """One optimisation step: forward, loss, backward, gradient clamp (when ``grad_clip`` > 0), update.
+
+    Returns the loss parts as floats (see :func:`batch_loss`).
+    """
+    loss, parts, _ = batch_loss(model, batch, config, ramp, device, bf16)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip > 0:
+        nn.utils.clip_grad_value_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return parts
+
+
+def steps_per_epoch(images: int, config: TrainConfig) -> int:
+    """Optimisation steps in one epoch of ``images`` training images (a lone last image joins the batch before)."""
+    return len(epoch_batches(images, config.batch_size, seed=config.seed, epoch=0))
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: TrainingImages,
+    config: TrainConfig,
+    *,
+    epoch: int,
+    first_step: int,
+    device: torch.device,
+    bf16: bool,
+) -> tuple[float, float, int]:
+    """Train one epoch (0-based ``epoch``), the global step counter starting at ``first_step``.
+
+    The learning rate and the uncertainty ramp follow the WHOLE run's progress (``config.epochs`` epochs), so they
+    never restart at an epoch boundary. Returns (mean training loss per image, last learning rate, steps taken).
+    """
+    torch.manual_seed(config.seed * 100_003 + epoch)  # any randomness inside the network, exact on resume
+    images.set_epoch(epoch)
+    total_steps = steps_per_epoch(len(images), config) * config.epochs
+    loss_sum, count, lr, step = 0.0, 0, config.lr, first_step
+    for indices in epoch_batches(len(images), config.batch_size, seed=config.seed, epoch=epoch):
+        batch = default_collate([images[i] for i in indices])
+        lr = cosine_lr(step, total_steps, lr=config.lr, min_lr=config.min_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        parts = train_step(model, optimizer, batch, config, uncertainty_ramp(step, total_steps), device, bf16)
+        step += 1
+        loss_sum += parts["total"] * len(indices)
+        count += len(indices)
+    return loss_sum / count, lr, step - first_step
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module, images: TrainingImages, config: TrainConfig, device: torch.device, bf16: bool
+) -> dict[str, float]:
+    """``val_loss`` (ramp 1) and ``val_mae`` against the pseudo labels, averaged over images; NaN when empty."""
+    if len(images) == 0:
+        return {"val_loss": math.nan, "val_mae": math.nan}
+    model.eval()
+    loss_sum, mae_sum = 0.0, 0.0
+    loader = DataLoader(images, batch_size=config.batch_size, shuffle=False, num_workers=0)
+    for batch in loader:
+        _, parts, logits = batch_loss(model, batch, config, 1.0, device, bf16)
+        count = len(batch["image"])
+        loss_sum += parts["total"] * count
+        target = batch["target"].to(device)
+        mae_sum += float((torch.sigmoid(logits) - target).abs().mean(dim=(1, 2, 3)).sum())
+    model.train()
+    return {"val_loss": loss_sum / len(images), "val_mae": mae_sum / len(images)}
