@@ -185,3 +185,29 @@ def test_written_files_get_the_users_umask(tmp_path: Path, umask: int) -> None:
     paths = [tmp_path / "prepared", *(tmp_path / "prepared").rglob("*")]
     modes = {(path.is_dir(), path.stat().st_mode & 0o777) for path in paths}
     assert modes == {(True, 0o777 & ~umask), (False, 0o666 & ~umask)}
+
+
+def test_under_dvc_temporaries_stay_out_of_the_data_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC may restore a killed stage's outputs from its cache without running it again: a sibling left by SIGKILL
+    would then stay in data/ for good. Under DVC (DVC_ROOT set) temporaries are made in .dvc/tmp/wssam instead."""
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    data = tmp_path / "data" / "views"
+    area = tmp_path / ".dvc" / "tmp" / "wssam"
+    with staged_folder(data / "identity") as folder:
+        assert folder.parent == area and is_temporary(folder)
+        with atomic_path(data / "identity.csv") as tmp:
+            assert tmp.parent == area
+            tmp.write_text("x")
+        (folder / "a.png").write_bytes(b"map")
+        assert [p.name for p in data.iterdir()] == ["identity.csv"]
+    assert sorted(p.name for p in data.iterdir()) == ["identity", "identity.csv"]
+    assert list(area.iterdir()) == []
+
+    killed = "import os, signal, sys\nfrom wssam.io import staged_folder\nwith staged_folder(sys.argv[1]) as f:\n"
+    killed += "    (f / 'half.png').write_bytes(b'x')\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    for name in ("identity", "hflip"):
+        subprocess.run([sys.executable, "-c", killed, str(data / name)], env={**os.environ}, check=False)
+    assert len(list(area.iterdir())) == 2 and not _temporaries(data)
+    with staged_folder(data / "identity"):
+        pass
+    assert [p.name.split(".")[1] for p in area.iterdir()] == ["hflip"], "only the target's own leftovers go"

@@ -3,7 +3,8 @@
 - a typo in any section of params.yaml stops ``dvc repro`` with one line (every stage was skipped before);
 - ``dvc repro --force`` retrains, and twice in a row gives the same dvc.lock, hash for hash;
 - a labelling stage killed (SIGKILL or SIGTERM) at any moment, then ``dvc repro``: it completes, every file under
-  data/ equals the uninterrupted run's, nothing temporary is left, dvc.lock is identical;
+  data/ equals the uninterrupted run's, nothing temporary is left under data/, dvc.lock is identical; what SIGKILL
+  left in .dvc/tmp/wssam goes when that stage runs again;
 - killing the ``dvc`` process stops its stage (no orphan overwriting outputs later);
 - ``dvc exp run`` commits no resume point (``last.pt``).
 
@@ -59,7 +60,13 @@ def _snapshot(project: Path) -> dict[str, str]:
 
 
 def _temporaries(project: Path) -> list[str]:
-    return [str(p.relative_to(project)) for p in (project / "data").rglob("*") if is_temporary(p)]
+    """wssam temporaries under data/ (there must never be any) and in DVC's temporary area."""
+    places = [project / "data", project / ".dvc" / "tmp" / "wssam"]
+    return [str(p.relative_to(project)) for place in places for p in place.rglob("*") if is_temporary(p)]
+
+
+def _in_data(temporaries: list[str]) -> list[str]:
+    return [path for path in temporaries if path.startswith("data/")]
 
 
 def _dvc_failing(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -114,11 +121,14 @@ def _stage_process(dvc: subprocess.Popen[str], script: str) -> psutil.Process:
     raise AssertionError(f"no process runs stages/{script}")
 
 
-def _wait_for_maps(folder: Path, name: str, maps: int, stage: psutil.Process) -> None:
-    """Wait until the staging sibling of ``folder/name`` holds ``maps`` files (the stage is labelling)."""
+def _wait_for_maps(project: Path, name: str, maps: int, stage: psutil.Process) -> None:
+    """Wait until the staging folder that ``stage`` made for the view ``name`` holds ``maps`` files (the stage is
+    labelling); an older one, left by SIGKILL, does not count."""
     deadline = time.monotonic() + TIMEOUT_S
+    area = project / ".dvc" / "tmp" / "wssam"
     while time.monotonic() < deadline:
-        staging = [p for p in folder.glob(f".{name}.*") if p.is_dir() and is_temporary(p)]
+        found = area.glob(f".{name}.*") if area.is_dir() else []
+        staging = [p for p in found if p.is_dir() and is_temporary(p) and p.stat().st_mtime >= stage.create_time()]
         if staging and len(list(staging[0].iterdir())) >= maps:
             return
         assert stage.is_running(), "the stage ended before the moment to kill it"
@@ -133,23 +143,41 @@ def _wait_for_maps(folder: Path, name: str, maps: int, stage: psutil.Process) ->
 def test_a_killed_labelling_stage_then_repro_gives_the_uninterrupted_result(
     project: Path, signum: int, moment: int
 ) -> None:
-    """``moment``: maps written before the kill (0: while the stage is still starting up)."""
+    """``moment``: maps written before the kill (0: while the stage is still starting up). Under DVC the staging
+    folder is in .dvc/tmp/wssam: after SIGKILL it stays there (DVC restores the view from its cache without running
+    the stage), never in data/, until the stage runs again."""
     before = _snapshot(project)
-    views = project / "data" / "pseudo_labels" / "views"
     dvc = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
         cwd=project, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     stage = _stage_process(dvc, "pseudo_label.py")
     if moment:
-        _wait_for_maps(views, SLOW_VIEW, moment, stage)
+        _wait_for_maps(project, SLOW_VIEW, moment, stage)
     stage.send_signal(signum)
     output, _ = dvc.communicate(timeout=TIMEOUT_S)
     assert dvc.returncode != 0, output
     if signum == signal.SIGTERM and moment:  # at start-up Python has not installed the handler yet
         assert "stopped (SIGTERM): outputs left as they were, temporary files removed" in output
         assert _temporaries(project) == []
+    assert _in_data(_temporaries(project)) == []
     _dvc("repro", cwd=project)
+    assert _in_data(_temporaries(project)) == []
+    assert _snapshot(project) == before
+
+
+def test_the_next_run_of_a_killed_stage_removes_what_it_left(project: Path) -> None:
+    before = _snapshot(project)
+    dvc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
+        cwd=project, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    stage = _stage_process(dvc, "pseudo_label.py")
+    _wait_for_maps(project, SLOW_VIEW, 2, stage)
+    stage.kill()
+    dvc.wait(timeout=TIMEOUT_S)
+    assert _temporaries(project), "SIGKILL cannot be handled: its staging folder stays (out of data/)"
+    _dvc("repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}", cwd=project)
     assert _temporaries(project) == []
     assert _snapshot(project) == before
 
@@ -162,7 +190,7 @@ def test_killing_dvc_stops_its_stage(project: Path) -> None:
         cwd=project, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     stage = _stage_process(dvc, "pseudo_label.py")
-    _wait_for_maps(views, SLOW_VIEW, 1, stage)
+    _wait_for_maps(project, SLOW_VIEW, 1, stage)
     dvc.kill()
     dvc.wait(timeout=TIMEOUT_S)
     try:

@@ -12,13 +12,16 @@ How stored files become those arrays (EXIF orientation, bit depth, palette, alph
 an :class:`InputError` that names the file and says what to do.
 
 Images above Pillow's decompression-bomb limit (about 89 megapixels) are refused. Every write goes to a temporary
-sibling first (named ``.<name>.<random>.wssam-tmp...``, ignored by DVC through ``.dvcignore``) and is moved into
-place with ``os.replace``, so an interrupted stage never leaves a half-written file that a rerun would trust;
-stale temporaries of a target are removed when it is written again. Written files get the user's umask.
+first and is moved into place with ``os.replace``, so an interrupted stage never leaves a half-written file that a
+rerun would trust: a sibling named ``.<name>.<random>.wssam-tmp...`` (ignored by DVC through ``.dvcignore`` and by
+git), or, under DVC, a file in ``.dvc/tmp/wssam/`` (out of the data folders: a killed stage's outputs may be
+restored from DVC's cache without the stage running again to tidy up). Ctrl-C and SIGTERM remove them; stale ones
+that SIGKILL left are removed when their target is written again. Written files get the user's umask.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -57,9 +60,33 @@ class Decoded:
 # ----------------------------------------------------------------------------------------------- temporaries
 
 
-def temporary_name(target: str | os.PathLike[str]) -> str:
-    """The name prefix of ``target``'s temporary siblings: ``.<name>.`` (followed by a random part)."""
-    return f".{Path(target).name}."
+#: set by DVC for every stage command it runs: the repository root
+DVC_ROOT_ENV = "DVC_ROOT"
+#: under DVC, temporaries go here (below the repository root), out of the data folders
+DVC_TEMPORARY_AREA = Path(".dvc") / "tmp" / "wssam"
+
+
+def _temporary_places(target: Path) -> list[tuple[Path, str]]:
+    """(folder, name prefix) of where ``target``'s temporaries are made (first) and may have been left.
+
+    Beside the target: ``.<name>.<random>.wssam-tmp...``. Under DVC, when ``.dvc/tmp/wssam`` is on the target's
+    filesystem (renames stay atomic), temporaries are made there instead (``.<name>.<hash of the path>.<random>...``):
+    DVC restores a killed stage's outputs from its cache without running it, so nothing would ever remove a
+    leftover sibling from the data folders.
+    """
+    target = Path(os.path.abspath(target))
+    beside = (target.parent, f".{target.name}.")
+    root = os.environ.get(DVC_ROOT_ENV)
+    if not root:
+        return [beside]
+    area = Path(root) / DVC_TEMPORARY_AREA
+    key = hashlib.sha256(str(target).encode("utf-8")).hexdigest()[:12]
+    try:
+        area.mkdir(parents=True, exist_ok=True)
+        same_filesystem = area.stat().st_dev == target.parent.stat().st_dev
+    except OSError:
+        same_filesystem = False
+    return [(area, f".{target.name}.{key}."), beside] if same_filesystem else [beside]
 
 
 def is_temporary(path: str | os.PathLike[str]) -> bool:
@@ -69,24 +96,23 @@ def is_temporary(path: str | os.PathLike[str]) -> bool:
 
 
 def remove_temporaries(*targets: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temporary siblings that an interrupted writer of each target left behind; returns them.
+    """Delete the temporaries that an interrupted writer of each target left behind; returns them.
 
     Stages call this for their outputs when they start; :func:`atomic_path` and :func:`staged_folder` call it for
-    their target. Nothing but ``.<name>.*.wssam-tmp*`` beside each target is touched.
+    their target. Nothing but the target's own ``.<name>.*.wssam-tmp*`` (beside it, or in the DVC area) is touched.
     """
     removed = []
     for target in targets:
-        target = Path(target)
-        if not target.parent.is_dir():
-            continue
-        prefix = temporary_name(target)
-        for path in sorted(target.parent.iterdir()):
-            if path.name.startswith(prefix) and is_temporary(path):
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-                removed.append(path)
+        for folder, prefix in _temporary_places(Path(target)):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.name.startswith(prefix) and is_temporary(path):
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+                    removed.append(path)
     return removed
 
 
@@ -110,14 +136,15 @@ def _give_umask_mode(path: Path, *, directory: bool) -> None:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it onto ``path`` atomically.
+    """Yield a temporary path for ``path`` (beside it, or in the DVC area); on success move it onto ``path``.
 
     On an exception (or Ctrl-C / SIGTERM) the temporary file is removed and ``path`` is left as it was.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_temporaries(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=temporary_name(target), suffix=TEMP_MARK + target.suffix, dir=target.parent)
+    folder, prefix = _temporary_places(target)[0]
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=TEMP_MARK + target.suffix, dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -130,7 +157,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextmanager
 def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a fresh temporary sibling folder of ``target``; on success it replaces ``target`` as a whole.
+    """Yield a fresh temporary folder (beside ``target``, or in the DVC area); on success it replaces ``target``.
 
     On an exception (or Ctrl-C / SIGTERM) the temporary folder is deleted and ``target`` is left as it was, so an
     interrupted run never leaves a half-written folder that a rerun would trust.
@@ -138,7 +165,8 @@ def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_temporaries(target)
-    tmp = Path(tempfile.mkdtemp(prefix=temporary_name(target), suffix=TEMP_MARK, dir=target.parent))
+    folder, prefix = _temporary_places(target)[0]
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=TEMP_MARK, dir=folder))
     try:
         _give_umask_mode(tmp, directory=True)
         yield tmp
@@ -153,7 +181,8 @@ def _swap_into_place(new: Path, target: Path) -> None:
     old ``target`` back. The old one is renamed to a temporary first, then deleted."""
     old = None
     if target.exists() or target.is_symlink():
-        old = target.with_name(f"{temporary_name(target)}{uuid.uuid4().hex[:8]}{TEMP_MARK}")
+        folder, prefix = _temporary_places(target)[0]
+        old = folder / f"{prefix}{uuid.uuid4().hex[:8]}{TEMP_MARK}"
         os.replace(target, old)
     try:
         os.replace(new, target)
