@@ -137,7 +137,7 @@ def test_the_params_check_comes_first_and_depends_on_the_whole_params_file() -> 
     check = stages["check_params"]
     assert "params.yaml" in check["deps"] and "params" not in check
     marker = next(part for part in check["cmd"].split() if part.startswith("data/"))
-    assert check["outs"] == [marker] and marker in stages["prepare"]["deps"]
+    assert check["outs"] == [{marker: {"persist": True}}] and marker in stages["prepare"]["deps"]
 
 
 def test_the_resume_point_is_no_output_and_stays_out_of_git() -> None:
