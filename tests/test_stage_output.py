@@ -3,7 +3,10 @@ WSSAM_QUIET=1 (CI logs stay short), and figures rounded for people (``0.6909``, 
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,24 @@ def test_other_errors_keep_their_traceback() -> None:
         raise RuntimeError("a bug")
 
     assert isinstance(CliRunner().invoke(app, []).exception, RuntimeError)
+
+
+def test_a_second_sigterm_does_not_cut_short_the_cleanup_of_the_first() -> None:
+    """Schedulers repeat SIGTERM; the temporaries the first one is removing must all go."""
+    app = typer.Typer()
+    cleaned: list[str] = []
+
+    @app.command()
+    @reports_input_errors
+    def main() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises during the sleep
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+            cleaned.append("all")
+
+    done = CliRunner().invoke(app, [])
+    assert done.exit_code == 128 + signal.SIGTERM and cleaned == ["all"], done.stderr
+    assert done.stderr.strip() == "stopped (SIGTERM): outputs left as they were, temporary files removed"

@@ -3,14 +3,19 @@ back to full size, so it never dies with a MemoryError; images at or below that 
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
-from recipe import recipe
+from recipe import ROOT, recipe, write_params
 from sam_helpers import synthetic_example
 
 import wssam.pseudo_label.labelers.random_walker as random_walker_module
-from wssam.io import InputError
+from wssam.io import InputError, read_image_size
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.pseudo_label.labelers.random_walker import RandomWalkerLabeler, working_view
 from wssam.pseudo_label.prompts import prompts_from_sparse
@@ -72,3 +77,30 @@ def test_seeds_survive_the_shrink_and_keep_their_values() -> None:
 def test_the_working_size_has_a_floor(max_side: int) -> None:
     with pytest.raises(InputError, match="pseudo_label.random_walker.max_side"):
         recipe(PseudoLabelConfig, "pseudo_label", random_walker={"max_side": max_side})
+
+
+@pytest.mark.slow
+def test_an_8000_by_6000_photo_goes_through_prepare_and_labelling(tmp_path: Path) -> None:
+    """It used to pass prepare and die in pseudo_label with a numpy MemoryError traceback."""
+    height, width = 6000, 8000
+    root = tmp_path / "raw" / "big"
+    for folder in ("Imgs", "GT", "Scribble"):
+        (root / folder).mkdir(parents=True)
+    small, sparse = synthetic_example(60, 80)
+    Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR).save(root / "Imgs" / "big.jpg")
+    Image.fromarray(np.zeros((height, width), np.uint8)).save(root / "GT" / "big.png")
+    Image.fromarray(sparse).resize((width, height), Image.Resampling.NEAREST).save(root / "Scribble" / "big.png")
+    params = write_params(tmp_path / "params.yaml", prepare={"train": {"source": str(root)}, "synthetic": {
+        "image_size": 32, "train_images": 1, "test_images": 1}})  # fmt: skip
+    stage = [sys.executable, str(ROOT / "stages" / "prepare.py"), "--params", str(params), "--quiet"]
+    run = subprocess.run([*stage, "--raw-dir", str(tmp_path / "raw"), "--output", str(tmp_path / "prepared")],
+                         capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    stage = [sys.executable, str(ROOT / "stages" / "pseudo_label.py"), "--params", str(params), "--quiet"]
+    stage += ["--manifest", str(tmp_path / "prepared" / "train" / "manifest.csv"), "--view", "hflip"]
+    stage += ["--labeler-dir", str(tmp_path), "--output", str(tmp_path / "views" / "hflip")]
+    run = subprocess.run(stage, capture_output=True, text=True, timeout=900, check=False)
+    assert run.returncode == 0, run.stderr
+    assert read_image_size(tmp_path / "views" / "hflip" / "big.png") == (height, width)
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    assert peak_gib < 4, f"a stage peaked at {peak_gib:.1f} GiB"

@@ -62,9 +62,16 @@ class Stopped(KeyboardInterrupt):
 
 
 _stop_reason = ""
+_stopping = False
 
 
 def _raise_stopped(signum: int, frame: Any) -> None:
+    """Raise :class:`Stopped` once; a second SIGTERM/SIGHUP (a watcher, a scheduler's repeat) is ignored so that it
+    cannot cut short the removal of temporaries that the first one started."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
     raise Stopped(signum, _stop_reason)
 
 
@@ -75,6 +82,8 @@ def signals_stop_the_stage() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    global _stopping
+    _stopping = False
     previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
     try:
         yield
@@ -98,10 +107,13 @@ def _dvc_process() -> psutil.Process | None:
 
 
 def _alive(process: psutil.Process) -> bool:
+    """Whether ``process`` still runs; a process that cannot be inspected (access denied) counts as alive."""
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
+    except psutil.NoSuchProcess:
         return False
+    except psutil.Error:
+        return True
 
 
 @contextmanager
