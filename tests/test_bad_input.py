@@ -24,9 +24,16 @@ from test_training import make_training_data
 from typer.testing import CliRunner
 
 from wssam.io import read_gt, read_rgb
-from wssam.pixels import CMYK_CONVERTED, EXIF_ROTATED, SCALED_16_BIT
+from wssam.pixels import CMYK_CONVERTED, EXIF_ROTATED, SCALED_16_BIT, SOFT_MASK
 from wssam.prepare.manifest import read_manifest
-from wssam.prepare.report import GT_EMPTY, NO_BACKGROUND_LABEL, NO_FOREGROUND_LABEL
+from wssam.prepare.report import (
+    GT_EMPTY,
+    GT_FULL,
+    GT_NEARLY_EMPTY,
+    NO_BACKGROUND_LABEL,
+    NO_FOREGROUND_LABEL,
+    mask_findings,
+)
 
 SMALL_DEMO = {"image_size": 32, "train_images": 3, "test_images": 2, "two_object_fraction": 0.5}
 HEIGHT, WIDTH = 24, 32
@@ -75,7 +82,7 @@ def _one_line_error(result, *patterns: str) -> None:
 
 
 def test_prepare_converts_every_encoding_by_its_rule_and_reports_each_kind_once(tmp_path: Path) -> None:
-    names = ["deep", "deep2", "cmyk", "exif", "zero_one", "empty_gt", "no_bg", "no_fg", "plain"]
+    names = ["deep", "deep2", "cmyk", "exif", "zero_one", "soft", "empty_gt", "no_bg", "no_fg", "plain"]
     train = _dataset(tmp_path / "raw" / "train", names)
     image, gt, labels = _scene(0)
     levels = (image[..., 0].astype(np.uint16) * 257 + 3).astype(np.uint16)
@@ -87,6 +94,9 @@ def test_prepare_converts_every_encoding_by_its_rule_and_reports_each_kind_once(
     exif[0x0112] = 3  # the stored pixels are upside down; a viewer (and the annotator) sees them turned
     Image.fromarray(np.rot90(image, 2).copy()).save(train / "Imgs" / "exif.png", exif=exif)
     Image.fromarray(gt.astype(np.uint8)).save(train / "GT" / "zero_one.png")  # 0/1: used to become empty
+    soft = gt.astype(np.uint8) * 250
+    soft[2, 3:13], soft[9, 3:13] = 100, 200  # anti-aliased top and bottom rows
+    Image.fromarray(soft).save(train / "GT" / "soft.png")
     Image.fromarray(np.zeros_like(gt, np.uint8)).save(train / "GT" / "empty_gt.png")
     Image.fromarray(np.where(labels == 2, 0, labels).astype(np.uint8)).save(train / "Scribble" / "no_bg.png")
     Image.fromarray(np.where(labels == 1, 0, labels).astype(np.uint8)).save(train / "Scribble" / "no_fg.png")
@@ -95,12 +105,13 @@ def test_prepare_converts_every_encoding_by_its_rule_and_reports_each_kind_once(
     assert done.exit_code == 0, done.stderr
     warnings = [line for line in done.stdout.splitlines() if line.startswith("warning:")]
     expected = {
-        SCALED_16_BIT: "2 of 9 images (deep, deep2)",
-        CMYK_CONVERTED: "1 of 9 images (cmyk)",
-        EXIF_ROTATED: "1 of 9 images (exif)",
-        GT_EMPTY: "1 of 9 images (empty_gt)",
-        NO_BACKGROUND_LABEL: "1 of 9 images (no_bg)",
-        NO_FOREGROUND_LABEL: "1 of 9 images (no_fg)",
+        SCALED_16_BIT: "2 of 10 images (deep, deep2)",
+        CMYK_CONVERTED: "1 of 10 images (cmyk)",
+        EXIF_ROTATED: "1 of 10 images (exif)",
+        SOFT_MASK: "1 of 10 images (soft)",
+        GT_EMPTY: "1 of 10 images (empty_gt)",
+        NO_BACKGROUND_LABEL: "1 of 10 images (no_bg)",
+        NO_FOREGROUND_LABEL: "1 of 10 images (no_fg)",
     }
     assert len(warnings) == len(expected), done.stdout
     for kind, count in expected.items():
@@ -113,7 +124,20 @@ def test_prepare_converts_every_encoding_by_its_rule_and_reports_each_kind_once(
     assert np.array_equal(read_rgb(table.loc["exif", "image"]), image)  # upright, aligned with its labels
     assert "exif" not in Image.open(table.loc["exif", "image"]).info  # written as plain pixels
     assert np.array_equal(read_gt(table.loc["zero_one", "gt"]), gt)
-    assert not table.loc["no_fg", "usable"] and table["usable"].sum() == 8
+    expected_soft = gt.copy()
+    expected_soft[2, 3:13] = False
+    assert np.array_equal(read_gt(table.loc["soft", "gt"]), expected_soft)
+    assert not table.loc["no_fg", "usable"] and table["usable"].sum() == 9
+
+
+def test_nearly_empty_and_full_masks_are_found() -> None:
+    mask = np.zeros((100, 100), bool)
+    assert mask_findings(mask) == [GT_EMPTY]
+    mask[0, :9] = True  # 0.09 % of the image
+    assert mask_findings(mask) == [GT_NEARLY_EMPTY]
+    mask[1, :2] = True  # 0.11 %
+    assert mask_findings(mask) == []
+    assert mask_findings(np.ones((4, 4), bool)) == [GT_FULL]
 
 
 def test_a_size_mismatch_from_exif_orientation_says_so(tmp_path: Path) -> None:
