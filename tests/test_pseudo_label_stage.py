@@ -124,7 +124,7 @@ def _run_cli(tmp_path: Path, section: dict, view: str) -> subprocess.CompletedPr
     manifest = write_training_set(tmp_path / "train", count=2)
     command = [sys.executable, str(ROOT / "stages" / "pseudo_label.py"), "--params", str(tmp_path / "params.yaml")]
     command += ["--manifest", str(manifest), "--view", view, "--labeler-dir", str(tmp_path / "labeler")]
-    command += ["--output", str(tmp_path / "views" / view), "--no-progress"]
+    command += ["--output", str(tmp_path / "views" / view), "--quiet"]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
 
 

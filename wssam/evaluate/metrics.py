@@ -2,7 +2,8 @@
 
 pysodmetrics does what the toolbox does, per image: the prediction is min-max normalised
 (``mapminmax(im2double(pred))``; a constant map is only divided by 255) and the GT is binarised with ``> 128``
-(MATLAB's ``gt > 128``: a grey level of exactly 128 is background here, unlike :func:`wssam.io.read_gt`).
+(MATLAB's ``gt > 128``: a grey level of exactly 128 is background, as in the soft-mask rule of
+:mod:`wssam.pixels`; the evaluate stage passes GT through :func:`wssam.io.read_gt` first, so 0/1 masks count too).
 
 Metrics (names as the toolbox prints them): ``Smeasure`` (alpha 0.5), ``wFmeasure`` (beta^2 = 1), ``MAE``,
 ``adpEm`` / ``meanEm`` / ``maxEm`` and ``adpFm`` / ``meanFm`` / ``maxFm`` (beta^2 = 0.3). A dataset value is the

@@ -1,18 +1,23 @@
 """Model checkpoints: a network's weights with everything needed to rebuild it, and nothing from training code.
 
 A model checkpoint is a plain dict of tensors and Python values, saved with ``torch.save`` and read with
-``weights_only=True`` (no pickled code runs):
+``weights_only=True`` (no pickled code runs: a file that holds other objects is refused in one line):
 
 - ``model_config``: :class:`~wssam.models.config.ModelConfig` as a dict (validated again when read);
 - ``input_size``: the side (pixels) the network was trained at; prediction resizes images to it;
 - ``weights``: the state dict.
 
 Training adds its own keys beside these (see :mod:`wssam.train.run_state`); readers ignore what they do not know.
+The same contents give the same bytes: the zip archive inside is named ``archive`` whatever the file is called
+(``torch.save`` to a path names it after the file, which would store the random temporary name).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +40,41 @@ def model_entries(config: ModelConfig, input_size: int, weights: dict[str, torch
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """Write ``state`` with ``torch.save`` atomically (a crash leaves the previous file intact)."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write ``state`` with ``torch.save`` atomically (a crash leaves the previous file intact); the same ``state``
+    gives the same bytes."""
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(state, handle)
 
 
-def read_checkpoint(path: str | os.PathLike[str], *, fix: str = "rerun the train stage") -> dict[str, Any]:
-    """Read a checkpoint dict on the CPU without running pickled code; a missing or corrupt file, or one without
-    the model keys, is an InputError naming it and ending with ``fix``."""
+def load_tensors(path: str | os.PathLike[str], *, fix: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, every failure one InputError line ending with ``fix``:
+    missing, not a PyTorch file (random bytes, truncated), or refused because it holds pickled objects other
+    than tensors and plain values (they would run code)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: checkpoint not found; {fix}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about unusual pickle protocols before refusing them
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt files and refused pickles
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{path}: cannot read checkpoint ({reason}); {fix}") from None
+        text = str(error) if zipfile.is_zipfile(path) else ""
+        refused = re.search(r"GLOBAL ([\w.]+)", text) if "Weights only load failed" in text else None
+        if refused:
+            raise InputError(
+                f"{path}: refused unread: it holds pickled objects ({refused.group(1)}) besides tensors and plain "
+                f"values, which could run code; {fix}"
+            ) from None
+        raise InputError(
+            f"{path}: not a readable PyTorch checkpoint (damaged or another kind of file); {fix}"
+        ) from None
+
+
+def read_checkpoint(path: str | os.PathLike[str], *, fix: str = "rerun the train stage") -> dict[str, Any]:
+    """Read a checkpoint dict on the CPU without running pickled code; a missing, corrupt or refused file, or one
+    without the model keys, is an InputError naming it and ending with ``fix``."""
+    path = Path(path)
+    state = load_tensors(path, fix=fix)
     missing = [
         k for k in (MODEL_CONFIG_KEY, INPUT_SIZE_KEY, WEIGHTS_KEY) if not isinstance(state, dict) or k not in state
     ]
@@ -74,7 +98,7 @@ def load_network(path: str | os.PathLike[str]) -> tuple[SegmentationNetwork, Mod
     model = build_model(config.replace(backbone_weights="none"))
     try:
         model.load_state_dict(state[WEIGHTS_KEY])
-    except RuntimeError as error:
+    except (RuntimeError, TypeError, AttributeError, KeyError) as error:
         first = str(error).strip().splitlines()[0]
         raise InputError(f"{path}: weights do not fit the network in its model_config ({first})") from None
     return model.eval(), config, input_size

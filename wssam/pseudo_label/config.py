@@ -38,12 +38,15 @@ class PromptConfig(Config):
 
 
 class RandomWalkerConfig(Config):
-    """``pseudo_label.random_walker``: the weight-free labeler (:mod:`wssam.pseudo_label.labelers.random_walker`)."""
+    """``pseudo_label.random_walker``: the weight-free labeler (:mod:`wssam.pseudo_label.labelers.random_walker`).
+
+    ``max_side``: the walk's working size, pixels on the long side (larger images are walked shrunk to it)."""
 
     beta: float = Field(gt=0)
     border_background: bool
     mode: Literal["bf", "cg_j", "cg", "cg_mg"]
     tol: float = Field(gt=0)
+    max_side: int = Field(ge=16)
 
 
 class SamConfig(Config):

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from wssam.io import InputError, read_label_map, read_rgb, staged_folder, write_probability
+from wssam.cli import progress as progress_bar
+from wssam.io import InputError, read_label_map, read_rgb, remove_temporaries, staged_folder, write_probability
 from wssam.labels import check_label_map
 from wssam.prepare.manifest import read_manifest
 from wssam.pseudo_label.config import PromptConfig, PseudoLabelConfig
@@ -85,13 +85,14 @@ def pseudo_label(
     ``labeler_dir`` holds the labeler's own files (SAM: ``config.sam.checkpoint``). ``labeler`` overrides the one
     ``config`` names (tests inject a tiny SAM this way).
     """
+    remove_temporaries(output)
     parsed = check_inputs(config, view, labeler_dir)
     table = read_manifest(manifest, usable_only=True)
     labeler = labeler or build_labeler(config, labeler_dir)
     start = time.perf_counter()
     rows = list(table.itertuples(index=False))
     with staged_folder(output) as staging:
-        for row in tqdm(rows, desc=f"pseudo_label {view}", unit="img", disable=not progress):
+        for row in progress_bar(rows, desc=f"pseudo_label {view}", enabled=progress):
             image, prompts = load_example(row, seed=config.seed, config=config.prompts)
             write_probability(view_map_file(staging, row.name), label_in_view(labeler, image, prompts, parsed))
     return ViewSummary(view=view, images=len(rows), output=Path(output), seconds=time.perf_counter() - start)

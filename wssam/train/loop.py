@@ -8,6 +8,7 @@ training loss with the uncertainty ramp fixed at 1 so that epochs compare.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -91,17 +92,19 @@ def train_epoch(
     first_step: int,
     device: torch.device,
     bf16: bool,
+    batches: Callable[[list[list[int]]], Iterable[list[int]]] = iter,
 ) -> tuple[float, float, int]:
     """Train one epoch (0-based ``epoch``), the global step counter starting at ``first_step``.
 
     The learning rate and the uncertainty ramp follow the WHOLE run's progress (``config.epochs`` epochs), so they
-    never restart at an epoch boundary. Returns (mean training loss per image, last learning rate, steps taken).
+    never restart at an epoch boundary. ``batches`` wraps the epoch's list of batches (e.g. in a progress bar).
+    Returns (mean training loss per image, last learning rate, steps taken).
     """
     torch.manual_seed(config.seed * 100_003 + epoch)  # any randomness inside the network, exact on resume
     images.set_epoch(epoch)
     total_steps = steps_per_epoch(len(images), config) * config.epochs
     loss_sum, count, lr, step = 0.0, 0, config.lr, first_step
-    for indices in epoch_batches(len(images), config.batch_size, seed=config.seed, epoch=epoch):
+    for indices in batches(epoch_batches(len(images), config.batch_size, seed=config.seed, epoch=epoch)):
         batch = default_collate([images[i] for i in indices])
         lr = cosine_lr(step, total_steps, lr=config.lr, min_lr=config.min_lr)
         for group in optimizer.param_groups:
