@@ -68,7 +68,13 @@ def test_sam_through_the_stage_core(tmp_path: Path) -> None:
     result does not depend on whether the host has native bf16)."""
     manifest = write_training_set(tmp_path / "train", count=2)
     checkpoint = save_tiny_checkpoint(tmp_path / "sam" / "tiny.pth")
-    sam = {"model_type": "vit_b", "checkpoint": checkpoint.name, "device": "cpu", "precision": "fp32"}
+    sam = {
+        "model_type": "vit_b",
+        "checkpoint": checkpoint.name,
+        "device": "cpu",
+        "precision": "fp32",
+        "output": "binary",
+    }
     config = _config(labeler="sam", sam=sam)
     labeler = SamLabeler.from_config(config.sam, checkpoint.parent, builder=build_tiny_sam)
     out = tmp_path / "rot90_scale2"
@@ -78,7 +84,7 @@ def test_sam_through_the_stage_core(tmp_path: Path) -> None:
     )  # fmt: skip
     assert summary.images == 2
     assert read_probability(out / "img01.png").shape == (48, 68)
-    same = SamLabeler(load_sam("vit_b", checkpoint, builder=build_tiny_sam), precision="fp32")
+    same = SamLabeler(load_sam("vit_b", checkpoint, builder=build_tiny_sam), precision="fp32", output="binary")
     pseudo_label(
         manifest=manifest, view="rot90_scale2", labeler_dir=checkpoint.parent, output=tmp_path / "again",
         config=config, labeler=same, progress=False,

@@ -139,7 +139,7 @@ def main(argv: list[str]) -> None:
     args = parse_args(argv)
     model, examples, views = setup(args)
     # the labeler switches its model's attention in place; the in-process naive loop keeps a stock copy
-    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision)
+    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision, output="binary")
     print(
         f"{args.model_type} random weights, {torch.get_num_threads()} threads, encoder "
         f"{'bf16 autocast' if labeler.bf16 else 'fp32'} (native bf16: {bf16_is_native(labeler.device)}), "

@@ -16,6 +16,8 @@ from wssam.pseudo_label.views import parse_view
 
 LABELERS = ("random_walker", "sam")
 SAM_MODEL_TYPES = ("vit_h", "vit_l", "vit_b")
+#: binary: SAM's mask (logits > 0), as the paper averages them; soft: the sigmoid of SAM's logits
+SAM_OUTPUTS = ("binary", "soft")
 
 
 def _parses(name: str) -> str:
@@ -53,6 +55,7 @@ class SamConfig(Config):
     checkpoint: str = Field(min_length=1)
     device: Device
     precision: Precision
+    output: Literal[SAM_OUTPUTS]
 
 
 class PseudoLabelConfig(Config):
