@@ -13,10 +13,10 @@ from segment_anything import SamPredictor
 
 from wssam.io import InputError
 from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.pseudo_label.labelers.base import label_in_view
 from wssam.pseudo_label.labelers.sam import SamLabeler, load_sam, read_state_dict
 from wssam.pseudo_label.labelers.sam_setup import check_checkpoint
 from wssam.pseudo_label.prompts import prompts_from_sparse, prompts_in_view
-from wssam.pseudo_label.stage import label_in_view
 from wssam.pseudo_label.views import parse_view
 
 CONFIG = recipe(PseudoLabelConfig, "pseudo_label")

@@ -36,11 +36,11 @@ from segment_anything.modeling import Sam
 
 from wssam.devices import bf16_is_native
 from wssam.pseudo_label.config import SAM_MODEL_TYPES, PromptConfig
+from wssam.pseudo_label.labelers.base import label_in_view
 from wssam.pseudo_label.labelers.sam import SamLabeler
 from wssam.pseudo_label.labelers.sam_setup import reexec_with_allocator_tunables
 from wssam.pseudo_label.labelers.tiny_sam import build_tiny_sam
 from wssam.pseudo_label.prompts import Prompts, prompts_from_sparse, prompts_in_view
-from wssam.pseudo_label.stage import label_in_view
 from wssam.pseudo_label.views import View, parse_view
 
 #: views timed per image, in this order (``--views N`` takes the first N): flips, quarter turns, a half-size view

@@ -19,7 +19,7 @@ from skimage.segmentation import random_walker
 
 from wssam.labels import BACKGROUND, background_mask, foreground_mask, labelled_mask
 from wssam.pseudo_label.config import RandomWalkerConfig
-from wssam.pseudo_label.labelers.base import Labeler
+from wssam.pseudo_label.labelers.base import PromptLabeler
 from wssam.pseudo_label.prompts import Prompts
 
 
@@ -38,7 +38,7 @@ def seeds_with_border(sparse: np.ndarray, *, kind: str, border_background: bool)
     return seeds
 
 
-class RandomWalkerLabeler(Labeler):
+class RandomWalkerLabeler(PromptLabeler):
     """Random-walker probabilities from the dense sparse map (points are not used: the strokes are richer)."""
 
     name = "random_walker"

@@ -27,7 +27,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from wssam.devices import autocast, resolve_device, uses_bf16
 from wssam.io import InputError
 from wssam.pseudo_label.config import SAM_OUTPUTS, SamConfig
-from wssam.pseudo_label.labelers.base import Labeler
+from wssam.pseudo_label.labelers.base import PromptLabeler
 from wssam.pseudo_label.labelers.sam_attention import use_fused_attention
 from wssam.pseudo_label.labelers.sam_setup import check_checkpoint, official_checkpoint
 from wssam.pseudo_label.prompts import Prompts
@@ -95,7 +95,7 @@ class SamEmbedding:
     original_size: tuple[int, int]
 
 
-class SamLabeler(Labeler):
+class SamLabeler(PromptLabeler):
     """Foreground probabilities from SAM given points (and an optional box), in the prepared image's frame.
 
     ``precision`` of the image encoder: ``auto`` = bf16 autocast where bf16 is native, else fp32; ``bf16`` = bf16
