@@ -127,3 +127,10 @@ def test_view_stages_depend_on_the_labeler_in_use_only() -> None:
     assert "data/labelers/${pseudo_label.labeler}" in body["deps"]
     assert "--labeler-dir data/labelers/${pseudo_label.labeler}" in body["cmd"]
     assert not {"pseudo_label.sam", "pseudo_label.random_walker", "pseudo_label"} & set(body["params"])
+
+
+def test_prediction_reads_the_checkpoint_params_yaml_names_and_by_default_trains_it() -> None:
+    body = _stage_body(_stages()["predict"])
+    assert "--checkpoint ${predict.checkpoint}" in body["cmd"] and "${predict.checkpoint}" in body["deps"]
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert params["predict"]["checkpoint"] in [str(out) for out in _stages()["train"]["outs"] if isinstance(out, str)]
