@@ -19,6 +19,7 @@ ALLOWED = {
     "train": {"prepare", "score", "models"},
     "predict": {"prepare", "models"},
     "evaluate": set(),
+    "report": {"prepare", "pseudo_label", "score", "predict", "evaluate"},
 }
 
 

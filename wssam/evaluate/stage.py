@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from wssam.evaluate.metrics import METRIC_NAMES, aggregate, measure_image
+from wssam.evaluate.metrics import METRIC_NAMES, aggregate, curve_table, measure_image
 from wssam.io import InputError, list_images, read_grey, read_image_size, write_json, write_table
 
 
@@ -52,11 +52,13 @@ def evaluate(
     gt_dir: str | os.PathLike[str],
     output: str | os.PathLike[str],
     per_image: str | os.PathLike[str] | None = None,
+    curves: str | os.PathLike[str] | None = None,
 ) -> dict[str, float]:
     """Evaluate a folder of predictions against a folder of GT masks and write the results.
 
     Writes ``output`` (JSON with exactly the keys of :data:`METRIC_NAMES`) and, when given, ``per_image`` (CSV with
-    ``name`` and the nine per-image values). Returns the dataset values.
+    ``name`` and the nine per-image values) and ``curves`` (CSV: precision, recall, F- and E-measure per threshold,
+    see :func:`~wssam.evaluate.metrics.curve_table`). Returns the dataset values.
     """
     pairs = pair_files(pred_dir, gt_dir)
     measures = [measure_image(read_grey(pred_path), read_grey(gt_path)) for _, pred_path, gt_path in pairs]
@@ -64,5 +66,7 @@ def evaluate(
     if per_image is not None:
         rows = [{"name": name, **m.values()} for (name, _, _), m in zip(pairs, measures, strict=True)]
         write_table(per_image, pd.DataFrame(rows, columns=["name", *METRIC_NAMES]))
+    if curves is not None:
+        write_table(curves, curve_table(measures))
     write_json(output, results)
     return results

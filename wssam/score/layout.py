@@ -1,8 +1,7 @@
 """The layout of the ``score`` stage's output folder, shared by the stage that writes it and ``train`` that reads it.
 
 ``<scored>/labels/<name>.png`` (fused pseudo label), ``<scored>/weights/<name>.png`` (pixel weights),
-``<scored>/selection.csv`` (one row per image, with the ``kept`` flag) and ``<scored>/entropy_vs_iou.png`` (a plot,
-where the images have GT).
+and ``<scored>/selection.csv`` (one row per image, with the ``kept`` flag).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from pathlib import Path
 SELECTION_FILE = "selection.csv"
 LABELS_DIR = "labels"
 WEIGHTS_DIR = "weights"
-PLOT_FILE = "entropy_vs_iou.png"
 
 
 def label_path(scored_dir: str | os.PathLike[str], name: str) -> Path:
