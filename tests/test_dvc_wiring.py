@@ -159,3 +159,10 @@ def test_dvc_ignores_the_temporaries_a_killed_stage_leaves() -> None:
     result = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", *temporaries, *kept], cwd=REPO,
                             capture_output=True, text=True, check=False)  # fmt: skip
     assert result.stdout.split() == temporaries, result.stderr
+
+
+def test_prediction_reads_the_checkpoint_params_yaml_names_and_by_default_trains_it() -> None:
+    body = _stage_body(_stages()["predict"])
+    assert "--checkpoint ${predict.checkpoint}" in body["cmd"] and "${predict.checkpoint}" in body["deps"]
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert params["predict"]["checkpoint"] in [str(out) for out in _stages()["train"]["outs"] if isinstance(out, str)]

@@ -13,7 +13,7 @@ SHARED_GROUND = {"config", "io", "pixels", "labels", "devices", "cli"}
 #: what each part of wssam may import besides the shared ground (data flows down the pipeline)
 ALLOWED = {
     # first in the pipeline but reads every stage's config (configs only: see test_check_params_imports_configs_only)
-    "check_params": {"prepare", "pseudo_label", "score", "models", "train", "predict"},
+    "check_params": {"prepare", "pseudo_label", "score", "models", "train", "predict", "report"},
     "prepare": set(),
     "pseudo_label": {"prepare"},
     "score": {"prepare", "pseudo_label"},
@@ -21,6 +21,7 @@ ALLOWED = {
     "train": {"prepare", "score", "models"},
     "predict": {"prepare", "models"},
     "evaluate": set(),
+    "report": {"prepare", "pseudo_label", "score", "predict", "evaluate"},
 }
 
 

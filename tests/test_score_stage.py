@@ -63,7 +63,6 @@ def test_score_stage_writes_labels_weights_selection_and_metrics(tmp_path: Path)
     names = [f"img{i:02d}" for i in range(6)]
     assert sorted(p.stem for p in (out / "labels").iterdir()) == names, "unusable rows are skipped"
     assert sorted(p.stem for p in (out / "weights").iterdir()) == names
-    assert (out / "entropy_vs_iou.png").stat().st_size > 0
     assert not list(tmp_path.glob(".scored*")), "no temporary folder is left behind"
 
     views = [read_probability(views_dir / v / "img03.png") for v in VIEWS]
@@ -136,7 +135,6 @@ def test_without_gt_quality_keys_are_null_and_columns_absent(tmp_path: Path) -> 
         assert summary[key] is None, key
     assert not (tmp_path / "scored" / "views.csv").exists()
     assert "null" in (tmp_path / "metrics" / "pseudo_labels.json").read_text()
-    assert not (tmp_path / "scored" / "entropy_vs_iou.png").exists()
 
 
 def test_missing_view_map_names_file_and_view_stage(tmp_path: Path) -> None:

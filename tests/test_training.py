@@ -250,6 +250,30 @@ def test_ramp_and_learning_rate_follow_the_whole_run_not_the_epoch(
     assert [s for s, _ in seen] == list(range(step)) and {t for _, t in seen} == {step}
 
 
+def test_the_released_per_epoch_ramp_is_selectable(tmp_path: Path) -> None:
+    manifest, scored = make_training_data(tmp_path, n_images=5)
+    released = tiny_config(epochs=2, batch_size=2)
+    released = released.replace(loss=released.loss.replace(uncertainty_ramp="released_per_epoch"))
+    ramps = [loop.uncertainty_weight(released, step=step, total_steps=4, per_epoch=2) for step in range(4)]
+    assert ramps[0] == ramps[2] < ramps[1] == ramps[3] == 1.0
+    assert loop.learning_rate(released.replace(lr_schedule="released_t40"), step=0, total_steps=4, epoch=39) == (
+        pytest.approx(released.min_lr)
+    )
+    metrics = _run(tmp_path, manifest, scored, "released", released.replace(lr_schedule="released_t40"))
+    assert metrics["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_the_released_network_trains_one_step_at_384(tmp_path: Path) -> None:
+    manifest, scored = make_training_data(tmp_path, n_images=2, size=400)
+    config = tiny_config(epochs=1, batch_size=2, image_size=384, val_fraction=0.0)
+    config = config.replace(model={"name": "released", "backbone": "resnet50", "backbone_weights": "none",
+                                   "width": 128, "grouping": True})  # fmt: skip
+    metrics = _run(tmp_path, manifest, scored, "released", config)
+    assert metrics["epochs"] == 1 and metrics["train_images"] == 2 and metrics["val_images"] == 0
+    assert metrics["params_millions"] == pytest.approx(46.522032) and np.isfinite(metrics["final_train_loss"])
+
+
 def test_split_and_epoch_order_are_seeded() -> None:
     names = [f"n{i}" for i in range(20)]
     train_names, val_names = split_names(names, 0.15, seed=3)

@@ -36,11 +36,11 @@ from segment_anything.modeling import Sam
 
 from wssam.devices import bf16_is_native
 from wssam.pseudo_label.config import SAM_MODEL_TYPES, PromptConfig
+from wssam.pseudo_label.labelers.base import label_in_view
 from wssam.pseudo_label.labelers.sam import SamLabeler
 from wssam.pseudo_label.labelers.sam_setup import reexec_with_allocator_tunables
 from wssam.pseudo_label.labelers.tiny_sam import build_tiny_sam
 from wssam.pseudo_label.prompts import Prompts, prompts_from_sparse, prompts_in_view
-from wssam.pseudo_label.stage import label_in_view
 from wssam.pseudo_label.views import View, parse_view
 
 #: views timed per image, in this order (``--views N`` takes the first N): flips, quarter turns, a half-size view
@@ -139,7 +139,7 @@ def main(argv: list[str]) -> None:
     args = parse_args(argv)
     model, examples, views = setup(args)
     # the labeler switches its model's attention in place; the in-process naive loop keeps a stock copy
-    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision)
+    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision, output="binary")
     print(
         f"{args.model_type} random weights, {torch.get_num_threads()} threads, encoder "
         f"{'bf16 autocast' if labeler.bf16 else 'fp32'} (native bf16: {bf16_is_native(labeler.device)}), "

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from wssam.config import Config, build_config, read_params
 from wssam.io import InputError, remove_temporaries, write_json
 from wssam.predict.config import PredictConfig
 from wssam.prepare.config import PrepareConfig
 from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.report.config import ReportConfig
 from wssam.score.config import ScoreConfig
 from wssam.train.config import TrainConfig
 
@@ -30,23 +32,31 @@ SECTIONS: dict[str, type[Config]] = {
     "score": ScoreConfig,
     "train": TrainConfig,
     "predict": PredictConfig,
+    "report": ReportConfig,
 }
+
+
+def validate_params(values: dict[str, Any], source: str | os.PathLike[str]) -> None:
+    """Validate every section of the params mapping ``values`` (read from ``source``) with its stage's config.
+
+    Raises :class:`~wssam.io.InputError` (one line naming the key) for an unknown or missing section, and for an
+    unknown, missing, mistyped or out-of-range key in any section.
+    """
+    unknown = sorted(set(values) - set(SECTIONS))
+    if unknown:
+        raise InputError(f"unknown section '{unknown[0]}' in {source}; known sections: {', '.join(SECTIONS)}")
+    for section, cls in SECTIONS.items():
+        if section not in values:
+            raise InputError(f"{source}: section '{section}' is missing")
+        build_config(cls, values[section], section)
 
 
 def check_params(*, params: str | os.PathLike[str], output: str | os.PathLike[str]) -> list[str]:
     """Validate every section of the params file ``params``; write the marker ``output``; return the sections.
 
-    Raises :class:`~wssam.io.InputError` (one line naming the key) for an unknown or missing section, and for an
-    unknown, missing, mistyped or out-of-range key in any section.
+    Raises :class:`~wssam.io.InputError` as :func:`validate_params` does.
     """
     remove_temporaries(output)
-    values = read_params(params)
-    unknown = sorted(set(values) - set(SECTIONS))
-    if unknown:
-        raise InputError(f"unknown section '{unknown[0]}' in {params}; known sections: {', '.join(SECTIONS)}")
-    for section, cls in SECTIONS.items():
-        if section not in values:
-            raise InputError(f"{params}: section '{section}' is missing")
-        build_config(cls, values[section], section)
+    validate_params(read_params(params), params)
     write_json(Path(output), {"checked_sections": list(SECTIONS)})
     return list(SECTIONS)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from wssam.cli import progress
-from wssam.evaluate.metrics import METRIC_NAMES, ImageMeasures, aggregate, measure_image
+from wssam.evaluate.metrics import METRIC_NAMES, ImageMeasures, aggregate, curve_table, measure_image
 from wssam.io import (
     InputError,
     list_images,
@@ -72,16 +72,18 @@ def evaluate(
     gt_dir: str | os.PathLike[str],
     output: str | os.PathLike[str],
     per_image: str | os.PathLike[str] | None = None,
+    curves: str | os.PathLike[str] | None = None,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Evaluate a folder of predictions against a folder of GT masks and write the results.
 
     Writes ``output`` (JSON with exactly the keys of :data:`METRIC_NAMES`) and, when given, ``per_image`` (CSV with
-    ``name`` and the nine per-image values). Returns the dataset values. Empty GT masks are reported through
+    ``name`` and the nine per-image values) and ``curves`` (CSV: precision, recall, F- and E-measure per threshold,
+    see :func:`~wssam.evaluate.metrics.curve_table`). Returns the dataset values. Empty GT masks are reported through
     ``log`` in one line.
     """
-    remove_temporaries(output, *([per_image] if per_image is not None else []))
+    remove_temporaries(output, *(path for path in (per_image, curves) if path is not None))
     pairs = pair_files(pred_dir, gt_dir)
     measured = [measure_pair(pred, gt) for _, pred, gt in progress(pairs, desc="evaluate", enabled=show_progress)]
     measures = [measure for measure, _ in measured]
@@ -94,5 +96,7 @@ def evaluate(
     if per_image is not None:
         rows = [{"name": name, **m.values()} for (name, _, _), m in zip(pairs, measures, strict=True)]
         write_table(per_image, pd.DataFrame(rows, columns=["name", *METRIC_NAMES]))
+    if curves is not None:
+        write_table(curves, curve_table(measures))
     write_json(output, results)
     return results

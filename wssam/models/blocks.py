@@ -42,13 +42,16 @@ class ConvBNReLU(nn.Sequential):
 class ChannelAttention(nn.Module):
     """Squeeze-and-excitation style gate: x * sigmoid(MLP(avgpool(x)) + MLP(maxpool(x))), per channel.
 
-    (B, C, H, W) -> (B, C, H, W). No BatchNorm, so it also trains with batch size 1.
+    (B, C, H, W) -> (B, C, H, W). No BatchNorm, so it also trains with batch size 1. ``bias``: whether the MLP's
+    convolutions have biases (the released code's have none).
     """
 
-    def __init__(self, channels: int, reduction: int = 16) -> None:
+    def __init__(self, channels: int, reduction: int = 16, *, bias: bool = True) -> None:
         super().__init__()
         hidden = max(channels // reduction, 4)
-        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1, bias=bias), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1, bias=bias)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         avg = self.mlp(F.adaptive_avg_pool2d(x, 1))
@@ -72,10 +75,19 @@ class TextureEnhance(nn.Module):
     """Multi-branch texture enhancement: (B, C_in, H, W) -> (B, out, H, W).
 
     Branch 0 is a 1x1 conv; branch k (k = 3, 5, 7) is 1x1, then 1xk, then kx1, then a 3x3 conv dilated by k.
-    The branches are concatenated and merged by a 3x3 conv, then added to a 1x1 residual projection of the input.
+    The branches are concatenated and merged by a 3x3 conv, then added to a 1x1 residual projection of the input,
+    and a ReLU follows the sum. ``relu_before_sum``: the released code's variant, which also applies ReLU at the end
+    of every branch, after the merge and after the residual projection (before the sum).
     """
 
-    def __init__(self, in_channels: int, out_channels: int = 128, kernels: tuple[int, ...] = (3, 5, 7)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 128,
+        kernels: tuple[int, ...] = (3, 5, 7),
+        *,
+        relu_before_sum: bool = False,
+    ) -> None:
         super().__init__()
         branches: list[nn.Module] = [ConvBNReLU(in_channels, out_channels, 1)]
         for k in kernels:
@@ -84,12 +96,12 @@ class TextureEnhance(nn.Module):
                     ConvBNReLU(in_channels, out_channels, 1),
                     ConvBNReLU(out_channels, out_channels, (1, k)),
                     ConvBNReLU(out_channels, out_channels, (k, 1)),
-                    ConvBNReLU(out_channels, out_channels, 3, dilation=k, relu=False),
+                    ConvBNReLU(out_channels, out_channels, 3, dilation=k, relu=relu_before_sum),
                 )
             )
         self.branches = nn.ModuleList(branches)
-        self.merge = ConvBNReLU(out_channels * len(branches), out_channels, 3, relu=False)
-        self.residual = ConvBNReLU(in_channels, out_channels, 1, relu=False)
+        self.merge = ConvBNReLU(out_channels * len(branches), out_channels, 3, relu=relu_before_sum)
+        self.residual = ConvBNReLU(in_channels, out_channels, 1, relu=relu_before_sum)
 
     def forward(self, x: Tensor) -> Tensor:
         merged = self.merge(torch.cat([branch(x) for branch in self.branches], dim=1))

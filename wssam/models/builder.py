@@ -19,6 +19,7 @@ from wssam.models.decoder import CrossLevelFusion, PriorGuidedDecoder
 from wssam.models.grouping import MultiScaleFeatureGrouping
 from wssam.models.network import SegmentationNetwork
 from wssam.models.prior import GlobalPrior
+from wssam.models.released import build_released
 from wssam.models.wssam_net import WSSAMNet
 
 #: texture-enhancement branch kernels k (1xk, kx1, 3x3 dilated by k)
@@ -54,10 +55,17 @@ def _build_baseline(config: ModelConfig) -> SegmentationNetwork:
     return BaselineNet(build_backbone(config.backbone, config.backbone_weights), width=config.width)
 
 
-#: ``train.model.name`` -> builder; the baseline has no grouping module, so ``grouping`` does not apply to it
+def _build_released(config: ModelConfig) -> SegmentationNetwork:
+    trunk = build_backbone(config.backbone, config.backbone_weights)
+    return build_released(trunk, config.width, config.grouping, GROUPING_SLOTS, GROUPING_ITERATIONS)
+
+
+#: ``train.model.name`` -> builder: ours, the baseline without grouping (``grouping`` does not apply to it), and the
+#: released code's network (:mod:`wssam.models.released`)
 MODEL_REGISTRY: dict[str, Callable[[ModelConfig], SegmentationNetwork]] = {
     "wssam": _build_wssam,
     "baseline": _build_baseline,
+    "released": _build_released,
 }
 
 

@@ -7,6 +7,7 @@ A model checkpoint is a plain dict of tensors and Python values, saved with ``to
 - ``input_size``: the side (pixels) the network was trained at; prediction resizes images to it;
 - ``weights``: the state dict.
 
+:func:`load_network` also reads the authors' released checkpoints (see :mod:`wssam.models.released_weights`).
 Training adds its own keys beside these (see :mod:`wssam.train.run_state`); readers ignore what they do not know.
 The same contents give the same bytes: the zip archive inside is named ``archive`` whatever the file is called
 (``torch.save`` to a path names it after the file, which would store the random temporary name).
@@ -28,6 +29,7 @@ from wssam.io import InputError, atomic_path
 from wssam.models.builder import build_model
 from wssam.models.config import ModelConfig, check_input_side
 from wssam.models.network import SegmentationNetwork
+from wssam.models.released_weights import RELEASED_INPUT_SIZE, RELEASED_MODEL, is_released_layout, released_to_ours
 
 MODEL_CONFIG_KEY = "model_config"
 INPUT_SIZE_KEY = "input_size"
@@ -70,11 +72,7 @@ def load_tensors(path: str | os.PathLike[str], *, fix: str) -> Any:
         ) from None
 
 
-def read_checkpoint(path: str | os.PathLike[str], *, fix: str = "rerun the train stage") -> dict[str, Any]:
-    """Read a checkpoint dict on the CPU without running pickled code; a missing, corrupt or refused file, or one
-    without the model keys, is an InputError naming it and ending with ``fix``."""
-    path = Path(path)
-    state = load_tensors(path, fix=fix)
+def _check_model_keys(path: str | os.PathLike[str], state: Any, fix: str) -> dict[str, Any]:
     missing = [
         k for k in (MODEL_CONFIG_KEY, INPUT_SIZE_KEY, WEIGHTS_KEY) if not isinstance(state, dict) or k not in state
     ]
@@ -83,13 +81,28 @@ def read_checkpoint(path: str | os.PathLike[str], *, fix: str = "rerun the train
     return state
 
 
+def read_checkpoint(path: str | os.PathLike[str], *, fix: str = "rerun the train stage") -> dict[str, Any]:
+    """Read a checkpoint dict on the CPU without running pickled code; a missing, corrupt or refused file, or one
+    without the model keys, is an InputError naming it and ending with ``fix``."""
+    return _check_model_keys(path, load_tensors(path, fix=fix), fix)
+
+
 def load_network(path: str | os.PathLike[str]) -> tuple[SegmentationNetwork, ModelConfig, int]:
     """The network saved in ``path`` in eval mode on the CPU, its config and its input side.
 
+    ``path`` is a wssam model checkpoint, or a state dict in the released code's layout (an authors' checkpoint,
+    with or without DataParallel's ``module.`` prefix), which gives the ``released`` network at its 384 input.
     The stored model config is validated as params.yaml would be; the backbone is built without pretrained weights
     (the checkpoint holds all weights), so no other file is needed.
     """
-    state = read_checkpoint(path)
+    fix = "rerun the train stage, or give a wssam or released WS-SAM checkpoint"
+    state = load_tensors(path, fix=fix)
+    if is_released_layout(state):
+        config = ModelConfig(**RELEASED_MODEL)
+        model = build_model(config)
+        model.load_state_dict(released_to_ours(state, model.state_dict(), source=path))
+        return model.eval(), config, RELEASED_INPUT_SIZE
+    state = _check_model_keys(path, state, fix)
     config = build_config(ModelConfig, state[MODEL_CONFIG_KEY], f"{path}: model_config")
     try:
         input_size = check_input_side(int(state[INPUT_SIZE_KEY]), "input_size")

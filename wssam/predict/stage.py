@@ -22,6 +22,7 @@ from wssam.io import InputError, probability_to_uint8, read_rgb, remove_temporar
 from wssam.models.checkpoint import load_network
 from wssam.models.network import SegmentationNetwork
 from wssam.predict.config import PredictConfig
+from wssam.predict.layout import prediction_file
 from wssam.prepare.manifest import read_manifest
 
 
@@ -88,5 +89,5 @@ def predict(
             images = [read_rgb(p) for p in paths[start : start + config.batch_size]]
             maps = predict_images(model, images, input_size, device)
             for name, probability in zip(names[start : start + config.batch_size], maps, strict=True):
-                write_png(staging / f"{name}.png", probability_to_uint8(min_max_normalise(probability)))
+                write_png(prediction_file(staging, name), probability_to_uint8(min_max_normalise(probability)))
     return {"images": len(names), "image_size": input_size, "model": model_config.name}

@@ -14,8 +14,10 @@ from wssam.config import Config, Device, Precision
 from wssam.io import InputError
 from wssam.pseudo_label.views import parse_view
 
-LABELERS = ("random_walker", "sam")
+LABELERS = ("random_walker", "sam", "folder")
 SAM_MODEL_TYPES = ("vit_h", "vit_l", "vit_b")
+#: binary: SAM's mask (logits > 0), as the paper averages them; soft: the sigmoid of SAM's logits
+SAM_OUTPUTS = ("binary", "soft")
 
 
 def _parses(name: str) -> str:
@@ -56,10 +58,18 @@ class SamConfig(Config):
     checkpoint: str = Field(min_length=1)
     device: Device
     precision: Precision
+    output: Literal[SAM_OUTPUTS]
+
+
+class FolderConfig(Config):
+    """``pseudo_label.folder``: ``masks`` is the folder of the maps, relative to the labeler's folder
+    ``data/labelers/folder/`` (``.``: that folder itself)."""
+
+    masks: str = Field(min_length=1)
 
 
 class PseudoLabelConfig(Config):
-    """The ``pseudo_label`` section: ``labeler`` names the section (``random_walker`` or ``sam``) that is used."""
+    """The ``pseudo_label`` section: ``labeler`` names the section (``random_walker``, ``sam`` or ``folder``) used."""
 
     labeler: Literal[LABELERS]
     seed: int = Field(ge=0)
@@ -67,6 +77,7 @@ class PseudoLabelConfig(Config):
     prompts: PromptConfig
     random_walker: RandomWalkerConfig
     sam: SamConfig
+    folder: FolderConfig
 
     @field_validator("views")
     @classmethod

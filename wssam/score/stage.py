@@ -11,8 +11,7 @@ Outputs, in ``<output>/`` (written into a temporary sibling folder and renamed i
 - ``weights/<name>.png``: pixel weight 1 - H(p), 8-bit;
 - ``selection.csv``: name, mean_entropy, kept and, where GT exists, iou (fused map binarised at 0.5), mae, and
   ``iou_<view>`` per view;
-- ``views.csv`` (only with GT): view, mean_iou: each view's mean IoU over the images, beside the fused one;
-- ``entropy_vs_iou.png``: mean entropy against IoU, kept and discarded images coloured (only with GT).
+- ``views.csv`` (only with GT): view, mean_iou: each view's mean IoU over the images, beside the fused one.
 
 and a metrics JSON of headline figures (see :func:`summarise`).
 """
@@ -30,7 +29,6 @@ import pandas as pd
 from wssam.cli import progress as progress_bar
 from wssam.io import (
     InputError,
-    atomic_path,
     probability_to_uint8,
     read_gt,
     read_image_size,
@@ -46,7 +44,7 @@ from wssam.pseudo_label.layout import view_map_path
 from wssam.score.config import ScoreConfig
 from wssam.score.entropy import image_entropy, pixel_weights
 from wssam.score.fusion import fuse_views
-from wssam.score.layout import PLOT_FILE, SELECTION_FILE, VIEWS_FILE, label_path, weight_path
+from wssam.score.layout import SELECTION_FILE, VIEWS_FILE, label_path, weight_path
 from wssam.score.quality import binarise, iou, mae, rank_correlation
 from wssam.score.selection import select_images
 
@@ -127,26 +125,6 @@ def view_quality(table: pd.DataFrame, views: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame([*rows, {"view": "fused", "mean_iou": _mean_or_none(with_gt["iou"])}])
 
 
-def plot_entropy_vs_iou(table: pd.DataFrame, path: Path, tau: float | None) -> None:
-    """Scatter of mean entropy (x) against IoU (y), kept and discarded images coloured; written atomically."""
-    from matplotlib.figure import Figure  # imported here: only this optional plot needs matplotlib
-
-    figure = Figure(figsize=(5, 4), dpi=100)
-    axes = figure.add_subplot()
-    data = table.dropna(subset=["iou"])
-    for kept, colour, label in ((True, "tab:blue", "kept"), (False, "tab:red", "discarded")):
-        part = data[data["kept"] == kept]
-        axes.scatter(part["mean_entropy"], part["iou"], s=14, c=colour, label=f"{label} ({len(part)})")
-    if tau is not None:
-        axes.axvline(tau, color="grey", linestyle="--", linewidth=1, label=f"tau = {tau:g}")
-    axes.set_xlabel("mean pixel entropy of the fused pseudo label (bits)")
-    axes.set_ylabel("IoU with ground truth")
-    axes.legend(loc="lower left")
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-
-
 def score(
     *,
     manifest: str | os.PathLike[str],
@@ -155,7 +133,6 @@ def score(
     config: ScoreConfig,
     output: str | os.PathLike[str],
     metrics: str | os.PathLike[str],
-    plot: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run the score stage; returns the metrics written to ``metrics`` (see :func:`summarise`).
@@ -199,8 +176,6 @@ def score(
         if "iou" in records.columns:
             records = records[["name", "mean_entropy", "kept", "iou", "mae", *[f"iou_{v}" for v in views]]]
             write_table(folder / VIEWS_FILE, view_quality(records, views))
-            if plot:
-                plot_entropy_vs_iou(records, folder / PLOT_FILE, config.tau if config.selection == "tau" else None)
         write_table(folder / SELECTION_FILE, records)
     summary = summarise(records, config)
     write_json(metrics, summary)

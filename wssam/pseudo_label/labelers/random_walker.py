@@ -25,7 +25,7 @@ from skimage.segmentation import random_walker
 
 from wssam.labels import BACKGROUND, background_mask, foreground_mask, labelled_mask
 from wssam.pseudo_label.config import RandomWalkerConfig
-from wssam.pseudo_label.labelers.base import Labeler, checked_probability
+from wssam.pseudo_label.labelers.base import PromptLabeler, checked_probability
 from wssam.pseudo_label.prompts import Prompts, prompts_in_view
 from wssam.pseudo_label.views import View
 
@@ -54,7 +54,7 @@ def working_view(size: tuple[int, int], max_side: int) -> View | None:
     return View(name=f"working size {max_side} px", scale=max_side / long_side)
 
 
-class RandomWalkerLabeler(Labeler):
+class RandomWalkerLabeler(PromptLabeler):
     """Random-walker probabilities from the dense sparse map (points are not used: the strokes are richer), at a
     working size of at most ``config.max_side`` pixels on the long side."""
 
