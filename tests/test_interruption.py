@@ -41,7 +41,7 @@ def labelling(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path
     command = [sys.executable, str(ROOT / "stages" / "pseudo_label.py"), "--params", str(params)]
     command += ["--manifest", str(manifest), "--view", "identity", "--labeler-dir", str(root), "--quiet"]
     views = root / "views"
-    done = subprocess.run([*command, "--output", str(views / "reference")], capture_output=True, text=True,
+    done = subprocess.run([*command, *_outputs(views / "reference")], capture_output=True, text=True,
                           timeout=TIMEOUT_S, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return command, views, _files(views / "reference")
@@ -49,9 +49,15 @@ def labelling(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path
 
 def _start(command: list[str], output: Path, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*command, "--output", str(output)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [*command, *_outputs(output)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, **env},
     )  # fmt: skip
+
+
+def _outputs(output: Path, cache: str = "") -> list[str]:
+    """``--output`` and ``--cache-dir`` options: a cache of the output's own (beside the views folder, so that its
+    temporaries are not counted as the view's), or the one named ``cache``, so that each run labels afresh."""
+    return ["--output", str(output), "--cache-dir", str(output.parent.parent / "caches" / (cache or output.name))]
 
 
 def _wait_for_staging(output: Path, files: int, process: psutil.Process | subprocess.Popen) -> Path:
@@ -70,7 +76,8 @@ def _wait_for_staging(output: Path, files: int, process: psutil.Process | subpro
 def test_sigterm_stops_cleanly_and_keeps_the_old_output(labelling, tmp_path: Path) -> None:
     command, views, reference = labelling
     output = views / "sigterm"
-    assert subprocess.run([*command, "--output", str(output)], capture_output=True, check=False).returncode == 0
+    assert subprocess.run([*command, *_outputs(output, "sigterm-before")], capture_output=True,
+                          check=False).returncode == 0  # fmt: skip
     before = _files(output)
     process = _start(command, output)
     _wait_for_staging(output, 2, process)
@@ -91,10 +98,27 @@ def test_sigkill_leaves_temporaries_that_the_next_run_removes(labelling) -> None
     process.communicate(timeout=TIMEOUT_S)
     assert _temporaries(views), "SIGKILL cannot be handled: its staging folder stays"
     assert not output.exists()
-    done = subprocess.run([*command, "--output", str(output)], capture_output=True, text=True, check=False)
+    done = subprocess.run([*command, *_outputs(output)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert _temporaries(views) == []
     assert _files(output) == reference
+
+
+def test_a_killed_run_labels_only_its_unfinished_images_when_run_again(labelling) -> None:
+    """Every map enters the per-image cache the moment it is done: SIGKILL loses only the images in flight, and the
+    rerun's output equals an uninterrupted run's byte for byte."""
+    command, views, reference = labelling
+    output = views / "resumed"
+    process = _start(command, output)
+    _wait_for_staging(output, 5, process)
+    process.kill()
+    process.communicate(timeout=TIMEOUT_S)
+    finished = len(list((views.parent / "caches" / "resumed" / "maps").rglob("*.png")))
+    assert 5 <= finished < IMAGES
+    done = subprocess.run([*command, *_outputs(output)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"labelled={IMAGES - finished} reused={finished} in " in done.stdout
+    assert _files(output) == reference and _temporaries(views) == []
 
 
 _FAKE_DVC = """
@@ -108,7 +132,7 @@ child.wait()
 def _orphaned_stage(command: list[str], output: Path, env: dict[str, str]) -> psutil.Process:
     """Start the stage under a stand-in for dvc (a parent process), kill that parent with SIGKILL mid-labelling."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", _FAKE_DVC, *command, "--output", str(output)], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", _FAKE_DVC, *command, *_outputs(output)], stdout=subprocess.PIPE, text=True,
         env={**os.environ, **env},
     )  # fmt: skip
     stage = psutil.Process(int(parent.stdout.readline()))

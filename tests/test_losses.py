@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from wssam.train.losses import (
+    WholeBatch,
     band_mask,
     boundary_emphasis,
     partial_bce,
@@ -142,3 +143,33 @@ def test_boundary_emphasis_equals_the_reference_square_window() -> None:
     target = torch.rand(2, 1, 45, 70)
     reference = 1 + 5 * (F.avg_pool2d(target, 31, stride=1, padding=15) - target).abs()
     assert torch.allclose(boundary_emphasis(target), reference, atol=1e-6)
+
+
+def test_the_shares_of_a_split_batch_sum_to_the_whole_batch_loss_and_gradient() -> None:
+    """Under DDP each process computes its part's share of the whole batch's loss: the parts' losses and gradients
+    must sum to the whole batch's, although the partial BCE averages over the batch's labelled pixels (unevenly
+    spread over the parts here) and not over its images."""
+    torch.manual_seed(0)
+    logits = torch.randn(5, 1, 8, 8, requires_grad=True)
+    target, weight = torch.rand(5, 1, 8, 8), torch.rand(5, 1, 8, 8)
+    sparse = torch.zeros(5, 1, 8, 8, dtype=torch.long)
+    sparse[0, :, :6, 0], sparse[1, :, 0, :2], sparse[3, :, 2, 2], sparse[4, :, 5, :] = 1, 2, 1, 2
+    ds = dict(zip(NAMES, (0.0625, 0.125, 0.25, 0.5, 1.0), strict=True))
+
+    def loss_of(rows: slice, whole: WholeBatch | None) -> torch.Tensor:
+        outputs = {name: logits[rows] * (i + 1) for i, name in enumerate(NAMES)}
+        return total_loss(
+            outputs, target=target[rows], pixel_weight=weight[rows], sparse=sparse[rows], deep_supervision=ds,
+            final="p1", pseudo_weight=1.0, partial_weight=3.0, uncertainty_weight=2.0, ramp=0.5, whole=whole,
+        )[0]  # fmt: skip
+
+    whole_loss = loss_of(slice(0, 5), None)
+    (whole_gradient,) = torch.autograd.grad(whole_loss, logits)
+    whole = WholeBatch(images=5, labelled=float((sparse > 0).sum()))
+    parts = [loss_of(slice(0, 3), whole), loss_of(slice(3, 5), whole)]
+    (parts_gradient,) = torch.autograd.grad(sum(parts), logits)
+    assert float(sum(parts).detach()) == pytest.approx(float(whole_loss.detach()), rel=1e-6)
+    assert torch.allclose(parts_gradient, whole_gradient, atol=1e-7)
+    means = [loss_of(slice(0, 3), None), loss_of(slice(3, 5), None)]  # what DDP would average without the shares
+    (naive_gradient,) = torch.autograd.grad(sum(means) / 2, logits)
+    assert float((naive_gradient - whole_gradient).abs().max()) > 1e-2  # measured: 0.087

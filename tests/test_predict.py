@@ -58,7 +58,7 @@ def test_predictions_have_original_size_and_full_range(tmp_path: Path) -> None:
     output.mkdir(parents=True)
     (output / "stale.png").write_bytes(b"old")  # the folder is replaced whole
     summary = _predict(tmp_path, manifest, output, batch_size=2)
-    assert summary == {"images": 3, "image_size": 64, "model": "baseline"}
+    assert summary == {"images": 3, "image_size": 64, "model": "baseline", "main": True}
     assert sorted(p.name for p in output.iterdir()) == sorted(f"{n}.png" for n in SIZES)
     for name, size in SIZES.items():
         prediction = read_grey(output / f"{name}.png")

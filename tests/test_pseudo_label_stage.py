@@ -26,8 +26,9 @@ def _config(**changes: object) -> PseudoLabelConfig:
 
 def _label(manifest: Path, view: str, output: Path, config: PseudoLabelConfig, **kwargs: object):
     return pseudo_label(
-        manifest=manifest, view=view, labeler_dir=output.parent, output=output, config=config, progress=False, **kwargs
-    )
+        manifest=manifest, view=view, labeler_dir=output.parent, output=output, cache_dir=output.parent / "cache",
+        config=config, progress=False, **kwargs,
+    )  # fmt: skip
 
 
 def test_random_walker_view_writes_original_size_maps(tmp_path: Path) -> None:
@@ -80,15 +81,15 @@ def test_sam_through_the_stage_core(tmp_path: Path) -> None:
     labeler = SamLabeler.from_config(config.sam, checkpoint.parent, builder=build_tiny_sam)
     out = tmp_path / "rot90_scale2"
     summary = pseudo_label(
-        manifest=manifest, view="rot90_scale2", labeler_dir=checkpoint.parent, output=out, config=config,
-        labeler=labeler, progress=False,
+        manifest=manifest, view="rot90_scale2", labeler_dir=checkpoint.parent, output=out,
+        cache_dir=tmp_path / "cache", config=config, labeler=labeler, progress=False,
     )  # fmt: skip
     assert summary.images == 2
     assert read_probability(out / "img01.png").shape == (48, 68)
     same = SamLabeler(load_sam("vit_b", checkpoint, builder=build_tiny_sam), precision="fp32", output="binary")
     pseudo_label(
         manifest=manifest, view="rot90_scale2", labeler_dir=checkpoint.parent, output=tmp_path / "again",
-        config=config, labeler=same, progress=False,
+        cache_dir=tmp_path / "other cache", config=config, labeler=same, progress=False,
     )  # fmt: skip
     for name in ("img00", "img01"):
         assert np.array_equal(read_grey(out / f"{name}.png"), read_grey(tmp_path / "again" / f"{name}.png"))
@@ -131,14 +132,14 @@ def _run_cli(tmp_path: Path, section: dict, view: str) -> subprocess.CompletedPr
     manifest = write_training_set(tmp_path / "train", count=2)
     command = [sys.executable, str(ROOT / "stages" / "pseudo_label.py"), "--params", str(tmp_path / "params.yaml")]
     command += ["--manifest", str(manifest), "--view", view, "--labeler-dir", str(tmp_path / "labeler")]
-    command += ["--output", str(tmp_path / "views" / view), "--quiet"]
+    command += ["--output", str(tmp_path / "views" / view), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
 
 
 def test_cli_random_walker(tmp_path: Path) -> None:
     result = _run_cli(tmp_path, {"labeler": "random_walker"}, "hflip_scale0.5")
     assert result.returncode == 0, result.stderr
-    assert "pseudo_label hflip_scale0.5: 2 maps" in result.stdout
+    assert "pseudo_label hflip_scale0.5: labelled=2 reused=0 in " in result.stdout and "; 2 maps with" in result.stdout
     assert len(list((tmp_path / "views" / "hflip_scale0.5").glob("*.png"))) == 2
 
 
@@ -168,8 +169,9 @@ def test_folder_labeler_reads_the_masks_for_every_view(tmp_path: Path) -> None:
     for view in ("identity", "hflip_rot90_scale0.5"):
         out = tmp_path / "views" / view
         summary = pseudo_label(
-            manifest=manifest, view=view, labeler_dir=tmp_path / "labeler", output=out, config=config, progress=False
-        )
+            manifest=manifest, view=view, labeler_dir=tmp_path / "labeler", output=out, cache_dir=tmp_path / "cache",
+            config=config, progress=False,
+        )  # fmt: skip
         assert summary.images == 2
         for name in ("img00", "img01"):
             assert np.array_equal(
@@ -197,6 +199,6 @@ def test_folder_labeler_refuses_missing_or_wrong_masks_before_work(tmp_path: Pat
     with pytest.raises(InputError, match=message):
         pseudo_label(
             manifest=manifest, view="identity", labeler_dir=tmp_path / "labeler", output=tmp_path / "out",
-            config=config, progress=False,
+            cache_dir=tmp_path / "cache", config=config, progress=False,
         )  # fmt: skip
     assert not (tmp_path / "out").exists()

@@ -41,6 +41,9 @@ QUIET_ENV = "WSSAM_QUIET"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 #: set by DVC for every stage command it runs
 DVC_STAGE_ENV = "DVC_STAGE"
+#: set by :mod:`wssam.launcher` to the process id that became the torchrun agent when a stage relaunched itself: the
+#: stage's processes look past it for the ``dvc`` process that started them
+LAUNCHER_PID_ENV = "WSSAM_LAUNCHER_PID"
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "busybox"})
 WATCH_INTERVAL_S = 1.0
 MEMORY_ADVICE = (
@@ -93,13 +96,15 @@ def signals_stop_the_stage() -> Iterator[None]:
 
 
 def _dvc_process() -> psutil.Process | None:
-    """The ``dvc`` process that started this stage (the nearest ancestor that is not a shell), or None when the
-    stage does not run under DVC or its ancestors cannot be read."""
+    """The ``dvc`` process that started this stage (the nearest ancestor that is neither a shell nor the torchrun
+    agent the stage became, see :mod:`wssam.launcher`), or None when the stage does not run under DVC or its
+    ancestors cannot be read."""
     if not os.environ.get(DVC_STAGE_ENV):
         return None
+    launcher = os.environ.get(LAUNCHER_PID_ENV, "")
     try:
         process = psutil.Process().parent()
-        while process is not None and process.name() in SHELLS:
+        while process is not None and (process.name() in SHELLS or str(process.pid) == launcher):
             process = process.parent()
     except psutil.Error:
         return None

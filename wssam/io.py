@@ -22,6 +22,7 @@ that SIGKILL left are removed when their target is written again. Written files 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -297,12 +298,20 @@ def probability_to_uint8(probability: np.ndarray) -> np.ndarray:
     return np.round(np.clip(probability, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+def png_bytes(array: np.ndarray) -> bytes:
+    """A ``uint8`` (H, W) or (H, W, 3) array encoded as PNG (the bytes :func:`write_png` writes)."""
+    if array.dtype != np.uint8:
+        raise TypeError(f"PNG encoding expects uint8, got {array.dtype}")
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def write_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
     """Write a ``uint8`` (H, W) or (H, W, 3) array as PNG, atomically."""
-    if array.dtype != np.uint8:
-        raise TypeError(f"write_png expects uint8, got {array.dtype}")
+    data = png_bytes(array)
     with atomic_path(path) as tmp:
-        Image.fromarray(array).save(tmp, format="PNG")
+        tmp.write_bytes(data)
 
 
 def write_probability(path: str | os.PathLike[str], probability: np.ndarray) -> None:

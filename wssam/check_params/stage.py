@@ -18,6 +18,7 @@ from typing import Any
 
 from wssam.config import Config, build_config, read_params
 from wssam.io import InputError, remove_temporaries, write_json
+from wssam.launcher import LauncherConfig, check_global_batch
 from wssam.predict.config import PredictConfig
 from wssam.prepare.config import PrepareConfig
 from wssam.pseudo_label.config import PseudoLabelConfig
@@ -31,6 +32,7 @@ SECTIONS: dict[str, type[Config]] = {
     "pseudo_label": PseudoLabelConfig,
     "score": ScoreConfig,
     "train": TrainConfig,
+    "launcher": LauncherConfig,
     "predict": PredictConfig,
     "report": ReportConfig,
 }
@@ -45,10 +47,12 @@ def validate_params(values: dict[str, Any], source: str | os.PathLike[str]) -> N
     unknown = sorted(set(values) - set(SECTIONS))
     if unknown:
         raise InputError(f"unknown section '{unknown[0]}' in {source}; known sections: {', '.join(SECTIONS)}")
+    configs = {}
     for section, cls in SECTIONS.items():
         if section not in values:
             raise InputError(f"{source}: section '{section}' is missing")
-        build_config(cls, values[section], section)
+        configs[section] = build_config(cls, values[section], section)
+    check_global_batch(configs["train"].batch_size, configs["launcher"].world_size)
 
 
 def check_params(*, params: str | os.PathLike[str], output: str | os.PathLike[str]) -> list[str]:

@@ -4,6 +4,10 @@ For every image: resize to the network's input side (stored in the checkpoint), 
 output, resize bilinearly back to the image's original size, min-max normalise per image (a constant map becomes
 all zeros), and write ``<output>/<name>.png`` as round(p * 255). The output folder is written as a temporary sibling
 and renamed into place at the end, so an interrupted run never leaves a half folder.
+
+Under torchrun (:mod:`wssam.launcher`) the processes share the batches (round robin; each on its own GPU where
+there are GPUs) and write into one staging folder that rank 0 puts in place when all are done. The batches are the
+ones a single process forms, so every map is computed from the same batch and the output is byte-identical.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import torch.nn.functional as F
 
 from wssam.cli import progress
 from wssam.devices import resolve_device
-from wssam.io import InputError, probability_to_uint8, read_rgb, remove_temporaries, staged_folder, write_png
+from wssam.distributed import World, process_group, shared_staged_folder, use_local_gpu, world_from_env
+from wssam.io import InputError, probability_to_uint8, read_rgb, remove_temporaries, write_png
 from wssam.models.checkpoint import load_network
 from wssam.models.network import SegmentationNetwork
 from wssam.predict.config import PredictConfig
@@ -60,6 +65,15 @@ def predict_images(
     return maps
 
 
+def check_images(manifest: str | os.PathLike[str]) -> list[Any]:
+    """The manifest's rows, after checking that every image file exists (a missing one is an InputError)."""
+    rows = read_manifest(manifest)
+    for path in rows["image"]:
+        if path is None or not Path(path).is_file():
+            raise InputError(f"{path}: image listed in {manifest} not found; rerun the prepare stage")
+    return list(rows.itertuples(index=False))
+
+
 def predict(
     *,
     checkpoint: str | os.PathLike[str],
@@ -69,25 +83,40 @@ def predict(
     device: torch.device | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Write ``<output>/<name>.png`` for every image of ``manifest``; returns ``images``, ``image_size``, ``model``.
+    """Write ``<output>/<name>.png`` for every image of ``manifest``; returns ``images``, ``image_size``, ``model``
+    and ``main`` (whether this process put the output in place: rank 0 under torchrun).
 
-    ``device``: None = CUDA when there is a GPU, else the CPU. Every image file is checked to exist before the
-    network is loaded (a missing one is an InputError naming it). ``show_progress``: a progress bar on stderr.
+    ``device``: None = this process's GPU when there are GPUs, else the CPU. Every image file is checked to exist
+    before the network is loaded (a missing one is an InputError naming it). ``show_progress``: a progress bar on
+    stderr (rank 0's batches).
     """
-    remove_temporaries(output)
-    rows = read_manifest(manifest)
-    for path in rows["image"]:
-        if path is None or not Path(path).is_file():
-            raise InputError(f"{path}: image listed in {manifest} not found; rerun the prepare stage")
+    world = world_from_env()
+    with process_group(world):
+        return _predict(world, checkpoint, manifest, output, config, device, show_progress)
+
+
+def _predict(
+    world: World,
+    checkpoint: str | os.PathLike[str],
+    manifest: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    config: PredictConfig,
+    device: torch.device | None,
+    show_progress: bool,
+) -> dict[str, Any]:
+    """:func:`predict` as process ``world.rank`` of ``world.size``."""
+    if world.is_main:
+        remove_temporaries(output)
+    rows = check_images(manifest)
+    use_local_gpu(world)
     device = device or resolve_device("auto")
     model, model_config, input_size = load_network(checkpoint)
     model.to(device)
-    names, paths = list(rows["name"]), list(rows["image"])
-    starts = range(0, len(names), config.batch_size)
-    with staged_folder(output) as staging:
-        for start in progress(starts, desc=f"predict {Path(output).name}", unit="batch", enabled=show_progress):
-            images = [read_rgb(p) for p in paths[start : start + config.batch_size]]
-            maps = predict_images(model, images, input_size, device)
-            for name, probability in zip(names[start : start + config.batch_size], maps, strict=True):
-                write_png(prediction_file(staging, name), probability_to_uint8(min_max_normalise(probability)))
-    return {"images": len(names), "image_size": input_size, "model": model_config.name}
+    batches = world.part([rows[start : start + config.batch_size] for start in range(0, len(rows), config.batch_size)])
+    desc = f"predict {Path(output).name}"
+    with shared_staged_folder(world, output) as staging:
+        for batch in progress(batches, desc=desc, unit="batch", enabled=show_progress and world.is_main):
+            maps = predict_images(model, [read_rgb(row.image) for row in batch], input_size, device)
+            for row, probability in zip(batch, maps, strict=True):
+                write_png(prediction_file(staging, row.name), probability_to_uint8(min_max_normalise(probability)))
+    return {"images": len(rows), "image_size": input_size, "model": model_config.name, "main": world.is_main}

@@ -6,6 +6,7 @@ needs no model.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
@@ -42,7 +43,9 @@ class PromptConfig(Config):
 class RandomWalkerConfig(Config):
     """``pseudo_label.random_walker``: the weight-free labeler (:mod:`wssam.pseudo_label.labelers.random_walker`).
 
-    ``max_side``: the walk's working size, pixels on the long side (larger images are walked shrunk to it)."""
+    ``max_side``: the walk's working size, pixels on the long side (larger images are walked shrunk to it).
+    ``mode: cg_mg`` needs pyamg (a dependency of wssam); without it the mode is refused here, since scikit-image
+    would silently solve with ``cg_j`` instead."""
 
     beta: float = Field(gt=0)
     border_background: bool
@@ -50,15 +53,25 @@ class RandomWalkerConfig(Config):
     tol: float = Field(gt=0)
     max_side: int = Field(ge=16)
 
+    @field_validator("mode")
+    @classmethod
+    def _solver_installed(cls, mode: str) -> str:
+        if mode == "cg_mg" and importlib.util.find_spec("pyamg") is None:
+            raise ValueError("cg_mg needs the pyamg package (pip install pyamg), or choose bf, cg_j or cg")
+        return mode
+
 
 class SamConfig(Config):
-    """``pseudo_label.sam``: an official segment-anything checkpoint and where and how to run it."""
+    """``pseudo_label.sam``: an official segment-anything checkpoint and where and how to run it.
+
+    ``batch_size``: images of a view encoded in one pass (a GPU gains from several; a CPU does not)."""
 
     model_type: Literal[SAM_MODEL_TYPES]
     checkpoint: str = Field(min_length=1)
     device: Device
     precision: Precision
     output: Literal[SAM_OUTPUTS]
+    batch_size: int = Field(ge=1)
 
 
 class FolderConfig(Config):
@@ -69,9 +82,12 @@ class FolderConfig(Config):
 
 
 class PseudoLabelConfig(Config):
-    """The ``pseudo_label`` section: ``labeler`` names the section (``random_walker``, ``sam`` or ``folder``) used."""
+    """The ``pseudo_label`` section: ``labeler`` names the section (``random_walker``, ``sam`` or ``folder``) used;
+    ``cache_dir`` is the per-image cache of maps (:mod:`wssam.pseudo_label.cache`), handed to the stage by
+    dvc.yaml."""
 
     labeler: Literal[LABELERS]
+    cache_dir: str = Field(min_length=1)
     seed: int = Field(ge=0)
     views: tuple[ViewName, ...] = Field(min_length=1)
     prompts: PromptConfig

@@ -3,6 +3,15 @@
 Validation uses a held-out share of the TRAINING images, scored against their pseudo labels (never ground truth,
 never a test set): ``val_mae`` (mean |sigmoid(p1) - pseudo label|) chooses the best epoch; ``val_loss`` is the
 training loss with the uncertainty ramp fixed at 1 so that epochs compare.
+
+Under DistributedDataParallel (``world.size`` processes, the model wrapped by the stage), ``config.batch_size`` is
+the GLOBAL batch: every process draws the same epoch order, takes its contiguous part of each global batch
+(:func:`~wssam.distributed.split_batch`), and computes its share of the whole batch's loss
+(:class:`~wssam.train.losses.WholeBatch`, the labelled-pixel count summed over the processes); DDP averages the
+gradients, so the loss is multiplied by the process count first. The step is then the one a single process takes
+on the whole batch (up to summation order), except for batch norm, whose statistics are per process (on CPUs; the
+stage uses SyncBatchNorm on GPUs). Images are read and augmented by ``loader_workers`` worker processes; the
+augmentation of an image depends only on (seed, epoch, index), so the number of workers changes nothing.
 """
 
 from __future__ import annotations
@@ -15,20 +24,29 @@ from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
 from wssam.devices import autocast
+from wssam.distributed import World, split_batch, summed
+from wssam.labels import labelled_mask
 from wssam.models.config import FINAL_OUTPUT, OUTPUT_NAMES
 from wssam.train.config import TrainConfig
 from wssam.train.dataset import TrainingImages, epoch_batches
-from wssam.train.losses import pseudo_pixel_weight, total_loss
+from wssam.train.losses import WholeBatch, pseudo_pixel_weight, total_loss
 from wssam.train.schedule import cosine_lr, released_cosine_lr, released_epoch_ramp, uncertainty_ramp
 
 
 def batch_loss(
-    model: nn.Module, batch: dict[str, torch.Tensor], config: TrainConfig, ramp: float, device: torch.device, bf16: bool
+    model: nn.Module,
+    batch: dict[str, torch.Tensor],
+    config: TrainConfig,
+    ramp: float,
+    device: torch.device,
+    bf16: bool,
+    whole: WholeBatch | None = None,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
     """Forward one batch and compute the total loss; returns (loss, parts, final logits (B, 1, S, S) float32).
 
     ``batch``: ``image`` (B, 3, S, S) RGB in [0, 1], ``target`` and ``weight`` (B, 1, S, S), ``sparse`` (B, 1, S, S)
     S-COD labels. ``bf16``: run the forward pass under bf16 autocast (the loss is computed in float32).
+    ``whole``: ``batch`` is one process's part of this whole batch (the loss is its share).
     """
     batch = {k: v.to(device) for k, v in batch.items()}
     with autocast(device, bf16):
@@ -51,6 +69,7 @@ def batch_loss(
         partial_weight=loss_config.partial_weight,
         uncertainty_weight=loss_config.uncertainty_weight,
         ramp=ramp,
+        whole=whole,
     )
     return loss, parts, outputs[FINAL_OUTPUT].float()
 
@@ -63,14 +82,18 @@ def train_step(
     ramp: float,
     device: torch.device,
     bf16: bool,
+    whole: WholeBatch | None = None,
+    processes: int = 1,
 ) -> dict[str, float]:
     """One optimisation step: forward, loss, backward, gradient clamp (when ``grad_clip`` > 0), update.
 
+    ``whole`` and ``processes``: under DDP, the whole batch ``batch`` is a part of and the number of processes
+    (DDP averages their gradients; each loss is a share of the whole batch's, so it is scaled by ``processes``).
     Returns the loss parts as floats (see :func:`batch_loss`).
     """
-    loss, parts, _ = batch_loss(model, batch, config, ramp, device, bf16)
+    loss, parts, _ = batch_loss(model, batch, config, ramp, device, bf16, whole)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss * processes if processes > 1 else loss).backward()
     if config.grad_clip > 0:
         nn.utils.clip_grad_value_(model.parameters(), config.grad_clip)
     optimizer.step()
@@ -91,9 +114,22 @@ def uncertainty_weight(config: TrainConfig, *, step: int, total_steps: int, per_
     return uncertainty_ramp(step, total_steps)
 
 
-def steps_per_epoch(images: int, config: TrainConfig) -> int:
-    """Optimisation steps in one epoch of ``images`` training images (a lone last image joins the batch before)."""
-    return len(epoch_batches(images, config.batch_size, seed=config.seed, epoch=0))
+def steps_per_epoch(images: int, config: TrainConfig, processes: int = 1) -> int:
+    """Optimisation steps in one epoch of ``images`` training images (a last batch of fewer than 2 images per
+    process joins the batch before)."""
+    return len(global_batches(images, config, epoch=0, processes=processes))
+
+
+def global_batches(images: int, config: TrainConfig, *, epoch: int, processes: int = 1) -> list[list[int]]:
+    """The epoch's batches of ``config.batch_size`` image indices, the same in every process; a last batch too
+    small to give each of ``processes`` processes 2 images (batch norm) joins the one before."""
+    return epoch_batches(images, config.batch_size, seed=config.seed, epoch=epoch, min_last=2 * processes)
+
+
+def _whole_batch(part: dict[str, torch.Tensor], images: int, world: World, device: torch.device) -> WholeBatch:
+    """The whole batch this process's ``part`` belongs to: ``images`` and the labelled pixels of every part."""
+    labelled = float(labelled_mask(part["sparse"]).sum())
+    return WholeBatch(images=images, labelled=summed(world, [labelled], device)[0])
 
 
 def train_epoch(
@@ -106,31 +142,40 @@ def train_epoch(
     first_step: int,
     device: torch.device,
     bf16: bool,
-    batches: Callable[[list[list[int]]], Iterable[list[int]]] = iter,
+    batches: Callable[[Iterable[dict[str, torch.Tensor]]], Iterable[dict[str, torch.Tensor]]] = iter,
+    world: World | None = None,
+    loader_workers: int = 0,
 ) -> tuple[float, float, int]:
     """Train one epoch (0-based ``epoch``), the global step counter starting at ``first_step``.
 
     The learning rate and the uncertainty ramp follow the WHOLE run's progress (``config.epochs`` epochs), so they
     never restart at an epoch boundary, unless ``config`` selects the released code's schedules. ``batches`` wraps
-    the epoch's list of batches (e.g. in a progress bar). Returns (mean training loss per image, last learning rate,
-    steps taken).
+    the epoch's batches (e.g. in a progress bar). ``world``: this process's place under DDP (``model`` is then
+    the DDP-wrapped network; see the module docstring); ``loader_workers``: processes reading and augmenting
+    images. Returns (mean training loss per image over the whole epoch, last learning rate, steps taken).
     """
+    world = world or World()
     torch.manual_seed(config.seed * 100_003 + epoch)  # any randomness inside the network, exact on resume
     images.set_epoch(epoch)
-    per_epoch = steps_per_epoch(len(images), config)
+    per_epoch = steps_per_epoch(len(images), config, world.size)
     total_steps = per_epoch * config.epochs
+    whole_batches = global_batches(len(images), config, epoch=epoch, processes=world.size)
+    loader = DataLoader(
+        images, batch_sampler=[split_batch(b, world) for b in whole_batches], num_workers=loader_workers,
+        collate_fn=default_collate, pin_memory=device.type == "cuda", generator=torch.Generator(),
+    )  # fmt: skip  # its own generator: the workers' seeds are not drawn from the network's random stream
     loss_sum, count, lr, step = 0.0, 0, config.lr, first_step
-    for indices in batches(epoch_batches(len(images), config.batch_size, seed=config.seed, epoch=epoch)):
-        batch = default_collate([images[i] for i in indices])
+    for whole_batch, batch in zip(whole_batches, batches(loader), strict=True):
         lr = learning_rate(config, step=step, total_steps=total_steps, epoch=epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
         ramp = uncertainty_weight(config, step=step, total_steps=total_steps, per_epoch=per_epoch)
-        parts = train_step(model, optimizer, batch, config, ramp, device, bf16)
+        whole = _whole_batch(batch, len(whole_batch), world, device) if world.size > 1 else None
+        parts = train_step(model, optimizer, batch, config, ramp, device, bf16, whole, world.size)
         step += 1
-        loss_sum += parts["total"] * len(indices)
-        count += len(indices)
-    return loss_sum / count, lr, step - first_step
+        loss_sum += parts["total"] * len(whole_batch)
+        count += len(whole_batch)
+    return summed(world, [loss_sum], device)[0] / count, lr, step - first_step
 
 
 @torch.no_grad()

@@ -5,12 +5,13 @@
 
 - both: ``train_config`` (:class:`~wssam.train.config.TrainConfig` as a dict), ``fingerprint`` (of the training
   data), ``epoch`` (1-based epoch of these weights), ``val_mae``, ``val_loss``;
-- ``last.pt`` only: ``optimizer``, ``code`` (a fingerprint of the wssam sources that trained it), and the
+- ``last.pt`` only: ``optimizer``, ``code`` (a fingerprint of the wssam sources that trained it), ``processes``
+  (how many DDP processes trained it: the batch-norm statistics depend on it), and the
   :class:`RunState` under ``run``: ``step`` (optimisation steps done), ``history`` (per-epoch metrics), ``best``
   (the best epoch's scores), ``best_weights`` (its weights, or None when the best epoch is the last one: then they
   are ``weights``), ``seconds`` (training time so far) and ``rng`` (torch, NumPy and Python generator states).
 
-Resume (:func:`continues`) only continues an UNFINISHED run with the same config, training data and code; a
+Resume (:func:`continues`) only continues an UNFINISHED run with the same config, data, code and processes; a
 finished run is trained again (``dvc repro --force`` retrains, and an edited loss reruns training). A ``last.pt``
 that cannot be read or restored is renamed aside (:func:`set_aside`) and training starts afresh.
 
@@ -36,6 +37,7 @@ from wssam.train.config import TrainConfig
 TRAIN_CONFIG_KEY = "train_config"
 RUN_KEY = "run"
 CODE_KEY = "code"
+PROCESSES_KEY = "processes"
 #: the suffix of a ``last.pt`` set aside because it could not be read or restored
 SET_ASIDE_SUFFIX = ".unusable"
 
@@ -128,9 +130,15 @@ class RunState:
         return _checkpoint(config, self.best_weights, self.best, fingerprint)
 
     def last_checkpoint(
-        self, config: TrainConfig, fingerprint: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+        self,
+        config: TrainConfig,
+        fingerprint: str,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        processes: int = 1,
     ) -> dict[str, Any]:
-        """The contents of ``last.pt``: the current weights, the optimiser, the code's fingerprint and this state."""
+        """The contents of ``last.pt``: the current weights, the optimiser, the code's fingerprint, the number of
+        ``processes`` that trained it and this state."""
         scores = {"epoch": self.epoch, **{k: self.history[-1][k] for k in ("val_mae", "val_loss")}}
         run = {
             "step": self.step,
@@ -141,7 +149,7 @@ class RunState:
             "rng": rng_states(),
         }
         return {**_checkpoint(config, model.state_dict(), scores, fingerprint), "optimizer": optimizer.state_dict(),
-                CODE_KEY: code_fingerprint(), RUN_KEY: run}  # fmt: skip
+                CODE_KEY: code_fingerprint(), PROCESSES_KEY: processes, RUN_KEY: run}  # fmt: skip
 
     @classmethod
     def from_checkpoint(cls, state: dict[str, Any]) -> RunState:
@@ -158,23 +166,25 @@ class RunState:
         )
 
 
-def why_not_continued(state: dict[str, Any], config: TrainConfig, fingerprint: str) -> str | None:
+def why_not_continued(state: dict[str, Any], config: TrainConfig, fingerprint: str, processes: int = 1) -> str | None:
     """Why the ``last.pt`` contents ``state`` do not continue this run, or None when they do: an unfinished run
-    (fewer than ``config.epochs`` epochs) with the same config, training data and code."""
+    (fewer than ``config.epochs`` epochs) with the same config, training data, code and number of processes."""
     if state.get(TRAIN_CONFIG_KEY) != config.to_dict():
         return "the train config changed"
     if state.get("fingerprint") != fingerprint:
         return "the training data changed"
     if state.get(CODE_KEY) != code_fingerprint():
         return "the code changed"
+    if state.get(PROCESSES_KEY, 1) != processes:
+        return f"it was trained by {state.get(PROCESSES_KEY, 1)} processes, this run has {processes}"
     if int(state.get("epoch", 0)) >= config.epochs:
         return "that run finished"
     return None
 
 
-def continues(state: dict[str, Any], config: TrainConfig, fingerprint: str) -> bool:
+def continues(state: dict[str, Any], config: TrainConfig, fingerprint: str, processes: int = 1) -> bool:
     """Whether the ``last.pt`` contents ``state`` continue this run (see :func:`why_not_continued`)."""
-    return why_not_continued(state, config, fingerprint) is None
+    return why_not_continued(state, config, fingerprint, processes) is None
 
 
 def _checkpoint(

@@ -5,6 +5,11 @@ data (fingerprint) and code continues from it; since the data order, augmentatio
 reseeded from (seed, epoch) at each epoch, the result equals an uninterrupted run. A finished run is trained again
 (``dvc repro --force`` retrains). A ``last.pt`` that cannot be read or restored is renamed aside with a warning
 and training starts afresh. The metrics hold no timings, so the same run gives the same files.
+
+Under torchrun the processes train one network with DistributedDataParallel (:mod:`wssam.train.parallel`,
+:mod:`wssam.train.loop`): rank 0 decides whether to resume, validates, logs (dvclive), writes the checkpoints and
+the metrics; the others follow its decision and wait at a barrier at the end, so the stage ends only when every
+file is whole. A ``last.pt`` resumes only with the process count that wrote it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from dvclive import Live
 from torch import nn
 
 from wssam.cli import figure, progress
-from wssam.devices import resolve_device, uses_bf16
+from wssam.devices import uses_bf16
+from wssam.distributed import World, barrier, from_main, process_group, world_from_env
 from wssam.io import InputError, remove_temporaries, write_json
 from wssam.models.builder import build_model, count_parameters_millions
 from wssam.models.checkpoint import read_checkpoint, save_checkpoint
@@ -30,6 +36,7 @@ from wssam.train.config import TrainConfig
 from wssam.train.dataset import Record, TrainingImages, data_fingerprint, load_records, split_names
 from wssam.train.layout import best_checkpoint, last_checkpoint
 from wssam.train.loop import train_epoch, validate
+from wssam.train.parallel import backend, check_batch_per_process, distributed, training_device
 from wssam.train.run_state import RunState, restore_rng_states, seed_everything, set_aside, why_not_continued
 
 ModelBuilder = Callable[[ModelConfig], nn.Module]
@@ -47,53 +54,87 @@ def train(
     device: torch.device | None = None,
     stop_after_epochs: int | None = None,
     show_progress: bool = True,
-) -> dict[str, Any]:
+    loader_workers: int = 0,
+) -> dict[str, Any] | None:
     """Train on the kept images, write ``model.pt``/``last.pt`` in ``output_dir``, dvclive logs, metrics JSON.
 
-    ``device``: None = CUDA when there is a GPU, else the CPU. ``stop_after_epochs`` ends this call after that many
-    epochs in total (an interruption, for tests and for splitting a long run); the next call resumes.
-    ``show_progress``: a progress bar per epoch on stderr. Returns the metrics dict written to ``metrics_path``
-    (the training time is in ``seconds`` of the returned dict only).
+    ``device``: None = this process's GPU when there are GPUs, else the CPU. ``stop_after_epochs`` ends this call
+    after that many epochs in total (an interruption, for tests and for splitting a long run); the next call
+    resumes. ``show_progress``: a progress bar per epoch on stderr. ``loader_workers``: processes reading and
+    augmenting images (the result does not depend on it). Returns the metrics dict written to ``metrics_path``
+    (the training time is in ``seconds`` of the returned dict only); None in the processes other than rank 0.
     """
+    world = world_from_env()
+    device = device or training_device(world)
+    with process_group(world, backend(device)):
+        return _train(config, manifest, scored_dir, output_dir, log_dir, metrics_path, build, device,
+                      stop_after_epochs, show_progress, loader_workers, world)  # fmt: skip
+
+
+def _train(
+    config: TrainConfig,
+    manifest: str | os.PathLike[str],
+    scored_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    log_dir: str | os.PathLike[str],
+    metrics_path: str | os.PathLike[str],
+    build: ModelBuilder,
+    device: torch.device,
+    stop_after_epochs: int | None,
+    show_progress: bool,
+    loader_workers: int,
+    world: World,
+) -> dict[str, Any] | None:
+    """:func:`train` as process ``world.rank`` of ``world.size``."""
     started = time.perf_counter()
-    remove_temporaries(best_checkpoint(output_dir), last_checkpoint(output_dir), log_dir, metrics_path)
-    device = device or resolve_device("auto")
+    if world.is_main:
+        remove_temporaries(best_checkpoint(output_dir), last_checkpoint(output_dir), log_dir, metrics_path)
     bf16 = uses_bf16(config.precision, device)
     records = load_records(manifest, scored_dir)
     fingerprint = data_fingerprint(records)
     train_set, val_set = _split(records, config)
+    check_batch_per_process(config.batch_size, len(train_set), world)
 
     model, optimizer = _fresh_start(config, build, device)
     state = None
     if config.resume:
-        state = _resume(last_checkpoint(output_dir), config, fingerprint, model, optimizer)
-        if state is _UNUSABLE:
+        resumed = _resume(last_checkpoint(output_dir), config, fingerprint, world, model, optimizer)
+        if resumed is _UNUSABLE:
             model, optimizer = _fresh_start(config, build, device)
-            state = None
+        else:
+            state = resumed
     state = state or RunState()
     seconds_before = state.seconds
+    trained = distributed(model, world, device)
 
-    live = Live(dir=str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None)
-    for entry in state.history:  # replay earlier epochs: the log folder is rebuilt whole on every run
+    live = Live(dir=str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None) if world.is_main else None
+    for entry in state.history if live is not None else []:  # replay earlier epochs: the log folder is rebuilt
         _log_epoch(live, entry)
     last_epoch = config.epochs if stop_after_epochs is None else min(config.epochs, stop_after_epochs)
     for epoch in range(state.epoch, last_epoch):
-        bar = _epoch_bar(f"train epoch {epoch + 1}/{config.epochs}", show_progress)
+        bar = _epoch_bar(f"train epoch {epoch + 1}/{config.epochs}", show_progress and world.is_main)
         train_loss, lr, steps = train_epoch(
-            model, optimizer, train_set, config, epoch=epoch, first_step=state.step, device=device, bf16=bf16,
-            batches=bar,
+            trained, optimizer, train_set, config, epoch=epoch, first_step=state.step, device=device, bf16=bf16,
+            batches=bar, world=world, loader_workers=loader_workers,
         )  # fmt: skip
+        if not world.is_main:
+            state.epoch, state.step = epoch + 1, state.step + steps
+            continue
         scores = validate(model, val_set, config, device, bf16)
         entry = {"epoch": epoch + 1, "train_loss": train_loss, **scores, "lr": lr}
         _log_epoch(live, entry)
         if state.finish_epoch(entry, model.state_dict(), steps=steps, has_validation=len(val_set) > 0):
             save_checkpoint(best_checkpoint(output_dir), state.best_checkpoint(config, fingerprint))
         state.seconds = seconds_before + time.perf_counter() - started
-        save_checkpoint(last_checkpoint(output_dir), state.last_checkpoint(config, fingerprint, model, optimizer))
+        last = state.last_checkpoint(config, fingerprint, model, optimizer, processes=world.size)
+        save_checkpoint(last_checkpoint(output_dir), last)
         print(
             f"epoch {epoch + 1}/{config.epochs}: train_loss {figure(train_loss)} val_loss {figure(scores['val_loss'])}"
             f" val_mae {figure(scores['val_mae'])} lr {lr:.2e}"
         )
+    if not world.is_main:
+        barrier(world)  # rank 0 validates and writes; the stage ends when its files are whole
+        return None
     live.end()
 
     # written at every new best epoch; here when a resumed run's best epoch came before the resume point and DVC had
@@ -102,6 +143,7 @@ def train(
         save_checkpoint(best_checkpoint(output_dir), state.best_checkpoint(config, fingerprint))
     metrics = _summary(state, model, len(train_set), len(val_set))
     write_json(metrics_path, metrics)
+    barrier(world)
     return {**metrics, "seconds": round(seconds_before + time.perf_counter() - started, 2)}
 
 
@@ -133,16 +175,45 @@ def _split(records: list[Record], config: TrainConfig) -> tuple[TrainingImages, 
 
 
 def _resume(
-    path: Path, config: TrainConfig, fingerprint: str, model: nn.Module, optimizer: torch.optim.Optimizer
+    path: Path,
+    config: TrainConfig,
+    fingerprint: str,
+    world: World,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+) -> RunState | None:
+    """Rank 0 decides whether ``last.pt`` continues this run and loads it (:func:`_load_resume_point`); the other
+    processes follow its decision. Returns the run state, None to start from scratch, or ``_UNUSABLE`` when the
+    file could not be used (then the caller starts afresh from a new network)."""
+    state = _load_resume_point(path, config, fingerprint, world.size, model, optimizer) if world.is_main else None
+    decision = from_main(world, "none" if state is None else "unusable" if state is _UNUSABLE else "resume")
+    if world.is_main or decision == "none":
+        return state
+    if decision == "unusable":
+        return _UNUSABLE
+    saved = read_checkpoint(path, fix="renamed aside")
+    model.load_state_dict(saved["weights"])
+    optimizer.load_state_dict(saved["optimizer"])
+    restore_rng_states(saved["run"]["rng"])
+    return RunState.from_checkpoint(saved)
+
+
+def _load_resume_point(
+    path: Path,
+    config: TrainConfig,
+    fingerprint: str,
+    processes: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
 ) -> RunState | None:
     """Load ``last.pt`` into ``model``, ``optimizer`` and the global generators when it continues this run (an
-    unfinished run, same config, data and code); returns its run state, None to start from scratch, or
-    ``_UNUSABLE`` when the file could not be read or restored (it is renamed aside with a warning)."""
+    unfinished run, same config, data, code and process count); returns its run state, None to start from scratch,
+    or ``_UNUSABLE`` when the file could not be read or restored (it is renamed aside with a warning)."""
     if not path.is_file():
         return None
     try:
         saved = read_checkpoint(path, fix="renamed aside")
-        reason = why_not_continued(saved, config, fingerprint)
+        reason = why_not_continued(saved, config, fingerprint, processes)
         if reason is not None:
             print(f"{path}: {reason}; training from scratch")
             return None

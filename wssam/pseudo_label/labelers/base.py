@@ -6,11 +6,18 @@ then cheap answers to prompts, shaped like segment-anything's ``SamPredictor`` b
 (:meth:`PromptLabeler.prepare` returns the per-image state, SAM's embedding, instead of keeping it, so a caller can
 never ask about one image with the state of another); they work inside the view, and :func:`label_in_view` brings
 their answer back. A labeler that reads maps made elsewhere (``folder``) answers by image name instead.
+
+The stage hands a labeler several images of one view at once (:meth:`Labeler.maps_in_view`, up to
+:attr:`Labeler.batch_size`), so a labeler that gains from batches (SAM on a GPU) can encode them together; and it
+asks each labeler what its maps depend on beyond its params section (:meth:`Labeler.resolved`,
+:attr:`Labeler.libraries`, :meth:`Labeler.image_input`), for the keys of the per-image cache
+(:mod:`wssam.pseudo_label.cache`).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,14 +27,44 @@ from wssam.pseudo_label.prompts import Prompts, prompts_in_view
 from wssam.pseudo_label.views import View
 
 
+@dataclass(frozen=True)
+class Example:
+    """One training image as the labelers receive it: ``name``, RGB ``image`` ``uint8`` (H, W, 3) and its
+    ``prompts`` in the original frame."""
+
+    name: str
+    image: np.ndarray
+    prompts: Prompts
+
+
 class Labeler(ABC):
-    """Gives each training image a foreground map ``float32`` (H, W) in [0, 1] per augmentation view."""
+    """Gives each training image a foreground map ``float32`` (H, W) in [0, 1] per augmentation view.
+
+    ``batch_size``: images the stage hands :meth:`maps_in_view` at once; ``libraries``: the distributions whose
+    versions the maps depend on (part of the cache key).
+    """
 
     name: str = "labeler"
+    batch_size: int = 1
+    libraries: tuple[str, ...] = ("numpy", "pillow")
 
     def check_images(self, rows: pd.DataFrame) -> None:
         """Check, before any work, that the labeler can answer for every manifest row (by default: it can)."""
         del rows
+
+    def resolved(self) -> dict[str, Any]:
+        """What the labeler decided at run time that changes its maps (e.g. SAM's device and precision)."""
+        return {}
+
+    def image_input(self, name: str) -> str:
+        """A digest of what the labeler reads for image ``name`` alone, beyond the image and its prompts (the
+        ``folder`` labeler: its mask file); ``""`` when nothing."""
+        del name
+        return ""
+
+    def maps_in_view(self, examples: list[Example], view: View) -> list[np.ndarray]:
+        """:meth:`map_in_view` of each example, in order (a labeler that gains from batches overrides this)."""
+        return [self.map_in_view(e.name, e.image, e.prompts, view) for e in examples]
 
     @abstractmethod
     def map_in_view(self, name: str, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from wssam.io import InputError, list_images, read_image_size, read_probability
+from wssam.pseudo_label.cache import file_digest
 from wssam.pseudo_label.labelers.base import Labeler
 from wssam.pseudo_label.prompts import Prompts
 from wssam.pseudo_label.views import View
@@ -50,6 +51,10 @@ class FolderLabeler(Labeler):
                     f"{path}: pseudo mask is {size[1]}x{size[0]} (WxH) but image '{row.name}' is "
                     f"{int(row.width)}x{int(row.height)}; give masks at the images' size"
                 )
+
+    def image_input(self, name: str) -> str:
+        """The digest of image ``name``'s mask file: a replaced mask is read again, not taken from the cache."""
+        return file_digest(self.files[name])
 
     def map_in_view(self, name: str, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
         del prompts, view  # made outside this pipeline: the same map for every view

@@ -59,6 +59,7 @@ class RandomWalkerLabeler(PromptLabeler):
     working size of at most ``config.max_side`` pixels on the long side."""
 
     name = "random_walker"
+    libraries = ("numpy", "pillow", "scipy", "scikit-image", "pyamg")
 
     def __init__(self, config: RandomWalkerConfig) -> None:
         self.config = config

@@ -27,10 +27,11 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from wssam.devices import autocast, resolve_device, uses_bf16
 from wssam.io import InputError
 from wssam.pseudo_label.config import SAM_OUTPUTS, SamConfig
-from wssam.pseudo_label.labelers.base import PromptLabeler
+from wssam.pseudo_label.labelers.base import Example, PromptLabeler, checked_probability
 from wssam.pseudo_label.labelers.sam_attention import use_fused_attention
 from wssam.pseudo_label.labelers.sam_setup import check_checkpoint, official_checkpoint
-from wssam.pseudo_label.prompts import Prompts
+from wssam.pseudo_label.prompts import Prompts, prompts_in_view
+from wssam.pseudo_label.views import View
 
 SamBuilder = Callable[[], Sam]
 
@@ -106,10 +107,16 @@ class SamLabeler(PromptLabeler):
     """
 
     name = "sam"
+    libraries = ("numpy", "pillow", "torch", "segment-anything")
 
-    def __init__(self, model: Sam, *, precision: str, output: str, fused_attention: bool = True) -> None:
+    def __init__(
+        self, model: Sam, *, precision: str, output: str, fused_attention: bool = True, batch_size: int = 1
+    ) -> None:
         if output not in SAM_OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(SAM_OUTPUTS)}, got {output!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = batch_size
         self.bf16 = uses_bf16(precision, model.device)
         self.binary = output == "binary"
         if fused_attention:
@@ -126,7 +133,12 @@ class SamLabeler(PromptLabeler):
         device = resolve_device(config.device, key="pseudo_label.sam.device")
         path = Path(labeler_dir) / config.checkpoint
         model = load_sam(config.model_type, path, builder=builder, device=device)
-        return cls(model, precision=config.precision, output=config.output)
+        return cls(model, precision=config.precision, output=config.output, batch_size=config.batch_size)
+
+    def resolved(self) -> dict[str, str | bool]:
+        """The device the maps are computed on (a GPU by its name) and whether the encoder runs in bf16."""
+        device = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else self.device.type
+        return {"device": device, "bf16": self.bf16}
 
     def encoder_input(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         """``image`` uint8 (H, W, 3) RGB -> the encoder's input (1, 3, S, S) float (long side resized to S,
@@ -139,7 +151,7 @@ class SamLabeler(PromptLabeler):
 
     @torch.inference_mode()
     def encode(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The image encoder at the labeler's precision: (1, 3, S, S) -> float32 features (1, C, S/16, S/16)."""
+        """The image encoder at the labeler's precision: (B, 3, S, S) -> float32 features (B, C, S/16, S/16)."""
         with autocast(self.device, self.bf16):
             return self.model.image_encoder(tensor).float()
 
@@ -151,6 +163,27 @@ class SamLabeler(PromptLabeler):
             input_size=input_size,
             original_size=(int(image.shape[0]), int(image.shape[1])),
         )
+
+    def prepare_many(self, images: list[np.ndarray]) -> list[SamEmbedding]:
+        """:meth:`prepare` of several RGB ``uint8`` (H_i, W_i, 3) images with ONE encoder pass over all of them
+        (each is resized and padded to S x S first, so they stack whatever their sizes)."""
+        inputs = [self.encoder_input(image) for image in images]
+        features = self.encode(torch.cat([tensor for tensor, _ in inputs]))
+        return [
+            SamEmbedding(features=features[i : i + 1], input_size=size, original_size=(image.shape[0], image.shape[1]))
+            for i, ((_, size), image) in enumerate(zip(inputs, images, strict=True))
+        ]
+
+    def maps_in_view(self, examples: list[Example], view: View) -> list[np.ndarray]:
+        """The maps of ``examples`` in ``view``, their images encoded together (:meth:`prepare_many`); decoding stays
+        per image. Equal to one image at a time within floating-point tolerance."""
+        states = self.prepare_many([view.apply_image(example.image) for example in examples])
+        maps = []
+        for example, state in zip(examples, states, strict=True):
+            answer = checked_probability(self.predict(state, prompts_in_view(example.prompts, view)),
+                                         state.original_size, self.name)  # fmt: skip
+            maps.append(view.invert_map(answer, example.image.shape[:2]))
+        return maps
 
     @torch.inference_mode()
     def predict(self, state: SamEmbedding, prompts: Prompts) -> np.ndarray:

@@ -1,0 +1,160 @@
+"""The per-image cache of view maps: added images are the only ones labelled, a changed parameter, label file or
+checkpoint relabels, an equal view spelled otherwise reuses, entries are whole or absent, and the key covers the
+labelling code. (Killing a run and running it again: tests/test_interruption.py.)"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+from recipe import recipe
+from sam_helpers import write_training_set
+
+import wssam.pseudo_label.cache as cache_module
+from wssam.io import TEMP_MARK, read_label_map, write_png
+from wssam.pseudo_label.cache import MapCache, imported_sources, labelling_code_fingerprint
+from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.pseudo_label.stage import pseudo_label
+
+VIEWS = ("identity", "hflip_scale0.5")
+
+
+def _config(**changes: object) -> PseudoLabelConfig:
+    return recipe(PseudoLabelConfig, "pseudo_label", **changes)
+
+
+def _label(root: Path, manifest: Path, view: str, config: PseudoLabelConfig, output: str = "views"):
+    return pseudo_label(
+        manifest=manifest, view=view, labeler_dir=root, output=root / output / view, cache_dir=root / "cache",
+        config=config, progress=False,
+    )  # fmt: skip
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_adding_two_images_labels_only_those_two_in_every_view(tmp_path: Path) -> None:
+    """write_training_set draws image i from seed i, so the first 4 images of the 6-image set are the same files."""
+    config = _config()
+    for view in VIEWS:
+        first = _label(tmp_path, write_training_set(tmp_path / "four", count=4), view, config)
+        assert (first.labelled, first.reused) == (4, 0)
+    six = write_training_set(tmp_path / "six", count=6)
+    for view in VIEWS:
+        summary = _label(tmp_path, six, view, config)
+        assert (summary.labelled, summary.reused, summary.images) == (2, 4, 6)
+        fresh = pseudo_label(manifest=six, view=view, labeler_dir=tmp_path, output=tmp_path / "fresh" / view,
+                             cache_dir=tmp_path / "fresh cache", config=config, progress=False)  # fmt: skip
+        assert fresh.labelled == 6
+        assert _files(tmp_path / "views" / view) == _files(tmp_path / "fresh" / view)
+
+
+def test_a_changed_labeler_parameter_labels_everything_again(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=3)
+    config = _config()
+    assert _label(tmp_path, manifest, "identity", config).labelled == 3
+    assert _label(tmp_path, manifest, "identity", config).reused == 3
+    sharper = config.replace(random_walker=config.random_walker.replace(beta=260.0))
+    assert _label(tmp_path, manifest, "identity", sharper).labelled == 3
+    assert _label(tmp_path, manifest, "identity", sharper).reused == 3
+    seeded = config.replace(prompts=config.prompts.replace(max_points=3))
+    assert _label(tmp_path, manifest, "identity", seeded).labelled == 3
+    assert _label(tmp_path, manifest, "identity", config).reused == 3  # the first settings' maps are still there
+
+
+def test_a_changed_label_file_relabels_that_image_only(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=3)
+    assert _label(tmp_path, manifest, "identity", _config()).labelled == 3
+    sparse_file = tmp_path / "train" / "Scribble" / "img01.png"
+    sparse = read_label_map(sparse_file)
+    sparse[sparse.shape[0] - 6, 10:20] = 2
+    write_png(sparse_file, sparse)
+    summary = _label(tmp_path, manifest, "identity", _config())
+    assert (summary.labelled, summary.reused) == (1, 2)
+
+
+def test_the_same_view_spelled_otherwise_is_reused(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=2)
+    assert _label(tmp_path, manifest, "vflip", _config()).labelled == 2
+    summary = _label(tmp_path, manifest, "hflip_rot180", _config())
+    assert (summary.labelled, summary.reused) == (0, 2)
+    assert _files(tmp_path / "views" / "vflip") == _files(tmp_path / "views" / "hflip_rot180")
+
+
+def test_a_cleared_cache_is_filled_again_to_the_same_bytes(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=2)
+    _label(tmp_path, manifest, "identity", _config(), output="first")
+    shutil.rmtree(tmp_path / "cache")
+    assert _label(tmp_path, manifest, "identity", _config(), output="second").labelled == 2
+    assert _files(tmp_path / "first" / "identity") == _files(tmp_path / "second" / "identity")
+
+
+def test_the_checkpoint_is_hashed_once_and_again_when_it_changes(tmp_path: Path, monkeypatch) -> None:
+    checkpoint = tmp_path / "sam.pth"
+    checkpoint.write_bytes(b"weights one")
+    hashed: list[Path] = []
+    real_digest = cache_module.file_digest
+    monkeypatch.setattr(cache_module, "file_digest", lambda path: hashed.append(Path(path)) or real_digest(path))
+    cache = MapCache(tmp_path / "cache")
+    first = cache.remembered_digest(checkpoint)
+    assert MapCache(tmp_path / "cache").remembered_digest(checkpoint) == first and len(hashed) == 1
+    checkpoint.write_bytes(b"weights two")
+    os.utime(checkpoint, ns=(1, 1))
+    assert cache.remembered_digest(checkpoint) != first and len(hashed) == 2
+
+
+def test_entries_are_whole_or_absent_and_old_leftovers_go(tmp_path: Path) -> None:
+    cache = MapCache(tmp_path)
+    stale, fresh = tmp_path / "tmp" / f".k1.x{TEMP_MARK}", tmp_path / "tmp" / f".k2.y{TEMP_MARK}"
+    for path in (stale, fresh):
+        path.write_bytes(b"half an entry")
+    os.utime(stale, (0, 0))
+    key = "ab" * 32
+    assert not cache.has(key)
+    cache.put(key, b"a map")
+    assert cache.has(key) and cache.path(key).read_bytes() == b"a map"
+    assert sorted((tmp_path / "tmp").iterdir()) == [stale, fresh]  # put leaves nothing of its own behind
+    MapCache(tmp_path)
+    assert sorted((tmp_path / "tmp").iterdir()) == [fresh]  # a run in progress elsewhere may still write that one
+
+
+def test_the_key_covers_the_labelling_code_and_nothing_else() -> None:
+    root = cache_module.PACKAGE_ROOT
+    names = {path.relative_to(root).as_posix() for path in imported_sources(cache_module.STAGE_MODULE)}
+    needed = {"pseudo_label/stage.py", "pseudo_label/views.py", "pseudo_label/prompts.py", "pseudo_label/cache.py",
+              "pseudo_label/labelers/random_walker.py", "pseudo_label/labelers/sam.py", "io.py", "pixels.py",
+              "labels.py", "prepare/manifest.py"}  # fmt: skip
+    assert needed <= names
+    assert not {name for name in names if name.startswith(("train/", "score/", "models/", "predict/"))}
+    assert labelling_code_fingerprint() == labelling_code_fingerprint()
+
+
+def test_an_edit_of_the_labelling_code_changes_the_fingerprint(tmp_path: Path, monkeypatch) -> None:
+    package = tmp_path / "wssam"
+    shutil.copytree(cache_module.PACKAGE_ROOT, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache_module, "PACKAGE_ROOT", package)
+    start = package / "pseudo_label" / "stage.py"
+    before = labelling_code_fingerprint(start)
+    walker = package / "pseudo_label" / "labelers" / "random_walker.py"
+    walker.write_text(walker.read_text() + "\n# an edit\n")
+    assert labelling_code_fingerprint(start) != before
+    unrelated = package / "train" / "losses.py"
+    after = labelling_code_fingerprint(start)
+    unrelated.write_text(unrelated.read_text() + "\n# an edit\n")
+    assert labelling_code_fingerprint(start) == after
+
+
+def test_a_replaced_mask_of_the_folder_labeler_is_read_again(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=2)
+    masks = tmp_path / "masks"
+    for name, size in (("img00", (40, 64)), ("img01", (48, 68))):
+        write_png(masks / f"{name}.png", np.full(size, 255 if name == "img00" else 0, np.uint8))
+    config = _config(labeler="folder", folder={"masks": "masks"})
+    assert _label(tmp_path, manifest, "identity", config).labelled == 2
+    write_png(masks / "img01.png", np.full((48, 68), 128, np.uint8))
+    summary = _label(tmp_path, manifest, "identity", config)
+    assert (summary.labelled, summary.reused) == (1, 1)
+    assert read_label_map(tmp_path / "views" / "identity" / "img01.png").max() == 128
