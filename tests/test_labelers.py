@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from recipe import recipe
@@ -95,3 +97,25 @@ def test_conjugate_gradient_mode_agrees_with_direct_solve() -> None:
     direct = RandomWalkerLabeler(WALKER.replace(mode="bf")).label(image, prompts)
     iterative = RandomWalkerLabeler(WALKER.replace(mode="cg_j", tol=1e-4)).label(image, prompts)
     assert np.mean(np.abs(direct - iterative) <= 2 / 255) >= 0.99
+
+
+def test_the_multigrid_solver_runs_and_agrees_with_the_direct_one() -> None:
+    """mode cg_mg solves with pyamg's multigrid (installed with wssam); scikit-image would otherwise fall back to
+    cg_j with a warning that the labeler hides, so its absence is refused when the parameters are read."""
+    from skimage.segmentation import random_walker_segmentation
+
+    assert random_walker_segmentation.amg_loaded  # what scikit-image checks before falling back to cg_j
+    image, prompts = _example()
+    direct = RandomWalkerLabeler(WALKER).label(image, prompts)
+    multigrid = RandomWalkerLabeler(WALKER.replace(mode="cg_mg", tol=1e-6)).label(image, prompts)
+    assert np.abs(multigrid - direct).max() < 1e-3
+
+
+def test_the_multigrid_solver_is_refused_without_pyamg(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pyamg" else real_find_spec(name, *a)
+    )
+    with pytest.raises(InputError, match=r"'pseudo_label.random_walker.mode' = 'cg_mg' is invalid: .*pyamg"):
+        recipe(PseudoLabelConfig, "pseudo_label", random_walker={"mode": "cg_mg"})
+    assert recipe(PseudoLabelConfig, "pseudo_label", random_walker={"mode": "cg_j"}).random_walker.mode == "cg_j"

@@ -13,7 +13,7 @@ from segment_anything import SamPredictor
 
 from wssam.io import InputError
 from wssam.pseudo_label.config import PseudoLabelConfig
-from wssam.pseudo_label.labelers.base import label_in_view
+from wssam.pseudo_label.labelers.base import Example, label_in_view
 from wssam.pseudo_label.labelers.sam import SamLabeler, load_sam, read_state_dict
 from wssam.pseudo_label.labelers.sam_setup import check_checkpoint
 from wssam.pseudo_label.prompts import prompts_from_sparse, prompts_in_view
@@ -156,3 +156,24 @@ def test_unknown_precision_or_output_is_refused(tiny_checkpoint: Path) -> None:
         SamLabeler(model, precision="fp16", output="soft")
     with pytest.raises(ValueError, match="output must be one of binary, soft"):
         SamLabeler(model, precision="fp32", output="logits")
+
+
+def test_a_batch_of_images_gives_the_maps_of_one_image_at_a_time(tiny_checkpoint: Path) -> None:
+    """pseudo_label.sam.batch_size: three images of different sizes encoded in one pass (soft output, so any change
+    of the logits shows) equal three passes within floating-point tolerance, in every view kind."""
+    examples = []
+    for index, (height, width) in enumerate([(48, 80), (64, 40), (56, 56)]):
+        image, sparse = synthetic_example(height, width, seed=index)
+        prompts = prompts_from_sparse(sparse, kind="scribble", name=f"i{index}", seed=0, config=CONFIG.prompts)
+        examples.append(Example(f"i{index}", image, prompts))
+    model = load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam)
+    one = SamLabeler(model, precision="fp32", output="soft", batch_size=1)
+    three = SamLabeler(model, precision="fp32", output="soft", batch_size=3)
+    for name in ("identity", "hflip_rot90", "rot180_scale0.5"):
+        view = parse_view(name)
+        singles = [m for e in examples for m in one.maps_in_view([e], view)]
+        batched = three.maps_in_view(examples, view)
+        for single, together, example in zip(singles, batched, examples, strict=True):
+            assert together.shape == example.image.shape[:2] and together.dtype == np.float32
+            np.testing.assert_allclose(together, single, atol=1e-5)
+        assert np.array_equal(singles[0], label_in_view(one, examples[0].image, examples[0].prompts, view))

@@ -30,7 +30,7 @@ def _stages(tmp_path: Path) -> dict[str, list[str]]:
     params = write_params(tmp_path / "params.yaml", pseudo_label={"views": list(VIEWS)}, score={"tau": 1.0})
     return {
         "pseudo_label": ["--params", str(params), "--manifest", str(manifest), "--view", "rot90", "--labeler-dir",
-                         str(tmp_path), "--output", str(tmp_path / "views")],
+                         str(tmp_path), "--output", str(tmp_path / "views"), "--cache-dir", str(tmp_path / "cache")],
         "score": ["--params", str(params), "--manifest", str(scored_manifest), "--views-dir", str(views_dir),
                   "--output", str(tmp_path / "scored"), "--metrics", str(tmp_path / "m.json")],
         "evaluate": ["--pred-dir", str(views_dir / "rot90"), "--gt-dir", str(tmp_path / "scoring" / "GT"),
