@@ -9,8 +9,10 @@ Each (network, precision) pair runs in its own subprocess, so the peak memory of
 on a GPU ``torch.cuda.max_memory_allocated``, on the CPU the process's peak resident set size
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which includes the Python interpreter and torch, ~0.3-0.5 GiB).
 A step is the real training step: forward, the full loss with deep supervision, backward, gradient clamp, Adam.
-The last line reads ``wssam_img_s=... baseline_img_s=... bf16_speedup=...`` (fp32 throughputs; the speed-up is
-the WS-SAM network's bf16 over fp32).
+The last line reads ``wssam_img_s=... baseline_img_s=... bf16_speedup=... wssam_vs_baseline=...`` (fp32
+throughputs; the speed-up is the WS-SAM network's bf16 over fp32; ``wssam_vs_baseline`` is the fp32 step time of
+WS-SAM over the baseline's). ``--flops`` prints where the work is instead: parameters and forward FLOPs per part of
+each network, and the whole step's FLOPs (see :mod:`wssam.bench.network_cost`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backbone", default="resnet50", choices=BACKBONE_NAMES)
     parser.add_argument("--width", type=int, default=128, help="channels after the backbone (paper: 128)")
     parser.add_argument("--params", default="params.yaml", help="parameter file whose train section is the recipe")
+    parser.add_argument("--flops", action="store_true", help="count FLOPs per part instead of timing")
     parser.add_argument(_CHILD_FLAG, nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
     return parser
 
@@ -106,6 +109,11 @@ def main(argv: list[str]) -> None:
         check_input_side(args.size, "--size")
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
+    if args.flops:
+        from wssam.bench.network_cost import print_network_costs
+
+        print_network_costs([bench_config(args, name, "fp32") for name in MODELS])
+        return
     results = {}
     print(f"training step, {args.backbone}, batch {args.batch}, {args.size}x{args.size}, {args.steps} timed steps")
     print(f"{'network':<10}{'precision':<11}{'img/s':>8}{'s/step':>9}{'peak MiB':>10}  device")
@@ -127,7 +135,10 @@ def main(argv: list[str]) -> None:
             )
     wssam, baseline = results["wssam", "fp32"]["img_s"], results["baseline", "fp32"]["img_s"]
     speedup = results["wssam", "bf16"]["img_s"] / wssam
-    print(f"wssam_img_s={wssam:.3f} baseline_img_s={baseline:.3f} bf16_speedup={speedup:.2f}")
+    print(
+        f"wssam_img_s={wssam:.3f} baseline_img_s={baseline:.3f} bf16_speedup={speedup:.2f} "
+        f"wssam_vs_baseline={baseline / wssam:.3f}"
+    )
 
 
 if __name__ == "__main__":

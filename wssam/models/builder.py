@@ -27,7 +27,7 @@ TEXTURE_KERNELS = (3, 5, 7)
 GROUPING_SLOTS = (4, 2)
 GROUPING_ITERATIONS = 3
 #: residual channel-attention blocks per foreground / background stream of each decoder stage
-DECODER_BLOCKS = 2
+DECODER_BLOCKS = 1
 
 
 def count_parameters_millions(model: nn.Module) -> float:
