@@ -38,6 +38,26 @@ from wssam.pseudo_label.views import View
 PEAK_SIDE = 4096
 
 
+#: the parts in the order one view runs them
+DISPLAY_ORDER = (
+    "view transform",
+    "encoder input (resize, normalise, pad)",
+    "encoder: patch embedding",
+    "encoder: layer norms",
+    "encoder: q/k/v and output projections",
+    "encoder: attention, windowed blocks",
+    "encoder: attention, global blocks",
+    "encoder: MLP",
+    "encoder: neck",
+    "encoder: the rest (position embedding, casts)",
+    "prompt encoder",
+    "mask decoder",
+    "mask upsampling, sigmoid",
+    "map back to the original frame",
+    "PNG write",
+)
+
+
 class PartTimer:
     """Wall-clock seconds per label, summed over the forward calls of the modules it watches."""
 
@@ -157,15 +177,16 @@ def print_profile(
         parts = profile_view(labeler, image, prompts, view, Path(folder))
     total, encoder_s = parts.pop("total"), parts.pop("encoder")
     print(f"one view ({view.name}, {image.shape[1]}x{image.shape[0]} image), seconds and share of the view:")
-    for name, seconds in parts.items():
-        print(f"  {name:<44}{seconds:>8.3f} s {100 * seconds / total:>6.1f} %")
-    print(f"  {'total':<44}{total:>8.3f} s")
+    for name in sorted(parts, key=DISPLAY_ORDER.index):
+        seconds = parts[name]
+        print(f"  {name:<46}{seconds:>8.3f} s {100 * seconds / total:>6.1f} %")
+    print(f"  {'total':<46}{total:>8.3f} s")
     gflop = encoder_gflop(stock_encoder)
     dtype = torch.bfloat16 if labeler.bf16 else torch.float32
     peak = peak_gflops(dtype)
     floor = gflop / peak
     print(
-        f"encoder_gflop={gflop:.1f} peak_gflops={peak:.1f} ({str(dtype).removeprefix('torch.')} {PEAK_SIDE}^3 "
-        f"matrix product) floor_s={floor:.3f} encoder_s={encoder_s:.3f} of_floor={encoder_s / floor:.2f} "
+        f"encoder_gflop={gflop:.4g} peak_gflops={peak:.1f} ({str(dtype).removeprefix('torch.')} {PEAK_SIDE}^3 "
+        f"matrix product) floor_s={floor:.4g} encoder_s={encoder_s:.3f} of_floor={encoder_s / floor:.2f} "
         f"view_s={total:.3f}"
     )

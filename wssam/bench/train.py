@@ -11,8 +11,9 @@ on a GPU ``torch.cuda.max_memory_allocated``, on the CPU the process's peak resi
 A step is the real training step: forward, the full loss with deep supervision, backward, gradient clamp, Adam.
 The last line reads ``wssam_img_s=... baseline_img_s=... bf16_speedup=... wssam_vs_baseline=...`` (fp32
 throughputs; the speed-up is the WS-SAM network's bf16 over fp32; ``wssam_vs_baseline`` is the fp32 step time of
-WS-SAM over the baseline's). ``--flops`` prints where the work is instead: parameters and forward FLOPs per part of
-each network, and the whole step's FLOPs (see :mod:`wssam.bench.network_cost`).
+WS-SAM over the baseline's). ``--precisions fp32`` times fp32 only (the speed-up is then left out). ``--flops``
+prints where the work is instead: parameters and forward FLOPs per part of each network, and the whole step's FLOPs
+(see :mod:`wssam.bench.network_cost`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backbone", default="resnet50", choices=BACKBONE_NAMES)
     parser.add_argument("--width", type=int, default=128, help="channels after the backbone (paper: 128)")
     parser.add_argument("--params", default="params.yaml", help="parameter file whose train section is the recipe")
+    parser.add_argument(
+        "--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS), help="timed precisions (both)"
+    )
     parser.add_argument("--flops", action="store_true", help="count FLOPs per part instead of timing")
     parser.add_argument(_CHILD_FLAG, nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
     return parser
@@ -118,7 +122,7 @@ def main(argv: list[str]) -> None:
     print(f"training step, {args.backbone}, batch {args.batch}, {args.size}x{args.size}, {args.steps} timed steps")
     print(f"{'network':<10}{'precision':<11}{'img/s':>8}{'s/step':>9}{'peak MiB':>10}  device")
     for model_name in MODELS:
-        for precision in PRECISIONS:
+        for precision in args.precisions:
             command = [
                 sys.executable, "-c", "import sys; from wssam.bench.train import main; main(sys.argv[1:])",
                 *argv, _CHILD_FLAG, model_name, precision,
@@ -133,12 +137,12 @@ def main(argv: list[str]) -> None:
                 f"{result['peak_mib']:>10.0f}  {result['device']}",
                 flush=True,
             )
-    wssam, baseline = results["wssam", "fp32"]["img_s"], results["baseline", "fp32"]["img_s"]
-    speedup = results["wssam", "bf16"]["img_s"] / wssam
-    print(
-        f"wssam_img_s={wssam:.3f} baseline_img_s={baseline:.3f} bf16_speedup={speedup:.2f} "
-        f"wssam_vs_baseline={baseline / wssam:.3f}"
-    )
+    main_precision = "fp32" if "fp32" in args.precisions else args.precisions[0]
+    wssam, baseline = results["wssam", main_precision]["img_s"], results["baseline", main_precision]["img_s"]
+    figures = f"wssam_img_s={wssam:.3f} baseline_img_s={baseline:.3f} "
+    if len(args.precisions) == len(PRECISIONS):
+        figures += f"bf16_speedup={results['wssam', 'bf16']['img_s'] / wssam:.2f} "
+    print(figures + f"wssam_vs_baseline={baseline / wssam:.3f}")
 
 
 if __name__ == "__main__":
