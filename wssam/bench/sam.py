@@ -17,8 +17,9 @@ stage sets (see :mod:`wssam.pseudo_label.labelers.sam_setup`). So that the naive
 lever, it also runs in this process (``naive_tuned_s``, same allocator as ours). The first line names the CPU's bf16
 capability and the thread count; the last line is ``per_view_s=<b> encoder_s=<a> naive_s=<d> overhead=<b/a>
 speedup=<d/b> informed_s=<c> vs_informed=<b/c>``, each time the median over its runs (a shared machine's hiccups
-move a mean, not a median). ``--profile`` prints where one view's time goes instead (see
-:mod:`wssam.bench.sam_profile`).
+move a mean, not a median). ``--compile`` runs our encoder through ``torch.compile`` (as
+``pseudo_label.sam.compile: true`` does; the compile happens in the warm-up, untimed). ``--profile`` prints where one
+view's time goes instead (see :mod:`wssam.bench.sam_profile`; eager only: a compiled encoder is one program).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import torch
 from segment_anything import SamPredictor, sam_model_registry
 from segment_anything.modeling import Sam
 
-from wssam.devices import autocast, bf16_is_native, describe_cpu_bf16
+from wssam.devices import autocast, describe_cpu_bf16, uses_bf16
 from wssam.pseudo_label.config import SAM_MODEL_TYPES, PromptConfig
 from wssam.pseudo_label.labelers.sam import SamLabeler
 from wssam.pseudo_label.labelers.sam_setup import reexec_with_allocator_tunables
@@ -67,8 +68,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="auto",
         help="labeler encoder precision: auto = bf16 where the hardware has it (the labeler's default)",
     )
+    parser.add_argument(
+        "--informed-precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="the informed loop's set_image precision: auto = bf16 autocast where native (what that user does)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="where one view's time goes, and the compute floor")
+    parser.add_argument(
+        "--compile", action="store_true", help="our encoder through torch.compile (pseudo_label.sam.compile)"
+    )
     return parser.parse_args(argv)
 
 
@@ -156,13 +166,15 @@ def naive_times_default_allocator(argv: list[str]) -> list[float]:
 def main(argv: list[str]) -> None:
     reexec_with_allocator_tunables()
     args = parse_args(argv)
+    if args.profile and args.compile:
+        raise SystemExit("error: --profile times the eager encoder's parts; leave out --compile")
     model, examples, views = setup(args)
     # the labeler switches its model's attention in place; the informed and naive loops keep the stock model
-    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision)
-    informed_bf16 = bf16_is_native(labeler.device)
+    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision, compile_encoder=args.compile)
+    informed_bf16 = uses_bf16(args.informed_precision, labeler.device)
     print(
         f"CPU bf16: {describe_cpu_bf16()}, {torch.get_num_threads()} threads; {args.model_type} random weights; "
-        f"encoder: ours {'bf16 autocast' if labeler.bf16 else 'fp32'}, informed "
+        f"encoder: ours {'bf16 autocast' if labeler.bf16 else 'fp32'}{', compiled' if args.compile else ''}, informed "
         f"{'bf16 autocast' if informed_bf16 else 'fp32'}; "
         f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(default allocator)')}",
         flush=True,
@@ -177,7 +189,7 @@ def main(argv: list[str]) -> None:
     def encoder(image: np.ndarray) -> float:
         return timed(labeler.encode, labeler.encoder_input(image)[0])[0]
 
-    encoder(examples[0][0])  # warm-up of the labeler's precision
+    encoder(examples[0][0])  # warm-up of the labeler's precision (and its compile)
     informed_view(predictor, informed_bf16, *examples[0], views[0])  # and of the informed loop's
     encoder_times, view_times, informed_times = [], [], []
     for image, prompts in examples:
