@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from wssam.cli import reports_input_errors
+from wssam.cli import Quiet, reports_input_errors
 from wssam.evaluate.stage import evaluate
 
 app = typer.Typer(add_completion=False)
@@ -25,11 +25,15 @@ def main(
     gt_dir: Annotated[Path, typer.Option(help="Folder of ground-truth masks.")],
     output: Annotated[Path, typer.Option(help="Metrics JSON file.")],
     per_image: Annotated[Path | None, typer.Option(help="Optional per-image CSV file.")] = None,
+    curves: Annotated[Path | None, typer.Option(help="Optional CSV of the curves over the thresholds.")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Evaluate predicted maps against GT masks with the CODToolbox metrics (S-measure, weighted F, MAE, E, F)."""
-    results = evaluate(pred_dir=pred_dir, gt_dir=gt_dir, output=output, per_image=per_image)
+    results = evaluate(
+        pred_dir=pred_dir, gt_dir=gt_dir, output=output, per_image=per_image, curves=curves, show_progress=not quiet
+    )
     print("  ".join(f"{name} {value:.4f}" for name, value in results.items()))
-    print(f"wrote {output}" + (f" and {per_image}" if per_image else ""))
+    print(f"wrote {output}" + "".join(f" and {path}" for path in (per_image, curves) if path))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from wssam.cli import reports_input_errors
+from wssam.cli import Quiet, reports_input_errors
 from wssam.config import load_section
 from wssam.predict.config import PredictConfig
 from wssam.predict.stage import predict
@@ -27,10 +27,11 @@ def main(
     checkpoint: Annotated[Path, typer.Option(help="Model checkpoint written by train.")],
     manifest: Annotated[Path, typer.Option(help="Test-set manifest written by prepare.")],
     output: Annotated[Path, typer.Option(help="Prediction folder (replaced as a whole).")],
+    quiet: Quiet = False,
 ) -> None:
     """Predict a test set with the trained network: one 8-bit map per image, at the image's original size."""
     config = load_section(PredictConfig, "predict", params)
-    summary = predict(checkpoint=checkpoint, manifest=manifest, output=output, config=config)
+    summary = predict(checkpoint=checkpoint, manifest=manifest, output=output, config=config, show_progress=not quiet)
     print(f"predicted {summary['images']} images with {summary['model']} at {summary['image_size']} px; wrote {output}")
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from wssam.cli import reports_input_errors
+from wssam.cli import Quiet, figure, reports_input_errors
 from wssam.config import load_section
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.pseudo_label.labelers.sam_setup import reexec_with_allocator_tunables
@@ -29,7 +29,7 @@ def main(
     view: Annotated[str, typer.Option(help="View name, e.g. identity, hflip_rot90, scale0.5.")],
     labeler_dir: Annotated[Path, typer.Option(help="The labeler's own files (SAM: its checkpoint).")],
     output: Annotated[Path, typer.Option(help="Folder for the view's probability maps (replaced).")],
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    quiet: Quiet = False,
 ) -> None:
     """Pseudo-label the usable training images in one augmentation view.
 
@@ -41,12 +41,12 @@ def main(
     if config.labeler == "sam" and __name__ == "__main__":
         reexec_with_allocator_tunables()  # SAM's encoder needs the allocator settings; glibc reads them at start
     summary = pseudo_label(
-        manifest=manifest, view=view, labeler_dir=labeler_dir, output=output, config=config, progress=progress
+        manifest=manifest, view=view, labeler_dir=labeler_dir, output=output, config=config, progress=not quiet
     )
     rate = summary.images / summary.seconds if summary.seconds > 0 else float("inf")
     print(
         f"pseudo_label {summary.view}: {summary.images} maps with {config.labeler} in {summary.output} "
-        f"({summary.seconds:.1f} s, {rate:.2f} images/s)"
+        f"({figure(summary.seconds, 3)} s, {figure(rate, 3)} images/s)"
     )
 
 

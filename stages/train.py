@@ -2,8 +2,9 @@
 
 Reads the usable rows of the training manifest and --scored-dir (selection.csv, labels/, weights/); holds out
 train.val_fraction of the kept TRAINING images for checkpoint selection (validation against pseudo labels only).
-Writes --output/model.pt (best epoch), --output/last.pt (resume point: a rerun with the same params and data
-continues from it), dvclive logs in --log-dir and a summary to --metrics.
+Writes --output/model.pt (best epoch), --output/last.pt (resume point: an interrupted run continues from it when
+params, data and code are unchanged; a finished run is trained again), dvclive logs in --log-dir and a summary to
+--metrics.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from wssam.cli import reports_input_errors
+from wssam.cli import Quiet, figure, reports_input_errors
 from wssam.config import load_section
 from wssam.train.config import TrainConfig
 from wssam.train.layout import best_checkpoint, last_checkpoint
@@ -31,6 +32,7 @@ def main(
     output: Annotated[Path, typer.Option(help="Checkpoint folder (model.pt, last.pt).")],
     log_dir: Annotated[Path, typer.Option(help="dvclive log folder.")],
     metrics: Annotated[Path, typer.Option(help="Training summary JSON.")],
+    quiet: Quiet = False,
 ) -> None:
     """Train the segmentation network on the kept images with their pseudo labels, entropy weights and scribbles."""
     config = load_section(TrainConfig, "train", params)
@@ -41,11 +43,12 @@ def main(
         output_dir=output,
         log_dir=log_dir,
         metrics_path=metrics,
+        show_progress=not quiet,
     )
     print(
-        f"trained {config.model.name}/{config.model.backbone} ({summary['params_millions']} M parameters) for "
-        f"{summary['epochs']} epochs on {summary['train_images']} images ({summary['val_images']} held out) in "
-        f"{summary['seconds']} s; best epoch {summary['best_epoch']}, val MAE {summary['best_val_mae']}"
+        f"trained {config.model.name}/{config.model.backbone} ({figure(summary['params_millions'])} M parameters) "
+        f"for {summary['epochs']} epochs on {summary['train_images']} images ({summary['val_images']} held out) in "
+        f"{figure(summary['seconds'])} s; best epoch {summary['best_epoch']}, val MAE {figure(summary['best_val_mae'])}"
     )
     print(f"wrote {best_checkpoint(output)}, {last_checkpoint(output)}, {log_dir} and {metrics}")
 

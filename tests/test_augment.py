@@ -7,7 +7,7 @@ import pytest
 import torch
 from recipe import recipe
 
-from wssam.train.augment import Sample, augment, crop_resize, hflip, resize, rotate
+from wssam.train.augment import Sample, augment, crop_box, crop_resize, hflip, resize, rotate
 from wssam.train.config import TrainConfig
 
 AUGMENT = recipe(TrainConfig, "train").augment
@@ -66,7 +66,15 @@ def test_crop_resize_moves_every_map() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_random_augment_is_aligned_and_sized(seed: int) -> None:
-    config = AUGMENT.replace(hflip=0.5, crop_scale=0.7, rotation_degrees=15.0, color_jitter=0.0)
+    config = AUGMENT.replace(
+        hflip=0.5,
+        crop_scale=0.7,
+        rotation_degrees=15.0,
+        brightness=(1.0, 1.0),
+        contrast=(1.0, 1.0),
+        saturation=(1.0, 1.0),
+        sharpness=(1.0, 1.0),
+    )
     out = augment(_block_sample(top=20, left=27), config, 32, np.random.default_rng(seed))  # block survives any crop
     for m in (out.image, out.target, out.weight, out.sparse):
         assert m.shape[-2:] == (32, 32)
@@ -82,7 +90,10 @@ def test_augment_is_reproducible_from_the_generator_seed() -> None:
 
 
 def test_colour_jitter_touches_the_image_only() -> None:
-    config = AUGMENT.replace(hflip=0.0, crop_scale=1.0, rotation_degrees=0.0, color_jitter=0.5)
+    config = AUGMENT.replace(
+        hflip=0.0, crop_scale=1.0, rotation_degrees=0.0, brightness=(0.5, 1.5), saturation=(0.0, 2.0),
+        sharpness=(0.0, 3.0),
+    )  # fmt: skip
     sample = _block_sample()
     sample = Sample(sample.image * 0.6 + 0.2, sample.target, sample.weight, sample.sparse)
     out = augment(sample, config, 64, np.random.default_rng(1))
@@ -98,3 +109,44 @@ def test_resize_keeps_scribble_values_when_downscaling() -> None:
     small = resize(sample, 32)
     assert set(np.unique(small.sparse.numpy())) <= {0, 1, 2}
     assert small.sparse.shape == (1, 32, 32)
+
+
+def test_every_point_of_a_point_map_survives_the_training_resize() -> None:
+    """800 px -> 384 px: nearest neighbour alone loses most single-pixel points; the put-back keeps every one."""
+    rng = np.random.default_rng(0)
+    sparse = np.zeros((800, 800), np.uint8)
+    rows, cols = rng.choice(800, size=(2, 60), replace=True)
+    sparse[rows, cols] = rng.integers(1, 3, size=60)
+    points = {(int(r), int(c)): int(sparse[r, c]) for r, c in zip(rows, cols, strict=True)}
+    sample = Sample(
+        image=torch.zeros(3, 800, 800), target=torch.zeros(1, 800, 800), weight=torch.ones(1, 800, 800),
+        sparse=torch.from_numpy(sparse)[None],
+    )  # fmt: skip
+    small = resize(sample, 384).sparse[0].numpy()
+    for (row, col), value in points.items():
+        target = (min(383, round((row + 0.5) * 384 / 800 - 0.5)), min(383, round((col + 0.5) * 384 / 800 - 0.5)))
+        neighbourhood = small[max(0, target[0] - 1) : target[0] + 2, max(0, target[1] - 1) : target[1] + 2]
+        assert value in neighbourhood, (row, col)
+    assert (small > 0).sum() >= len({(round(r * 0.48), round(c * 0.48)) for r, c in points}) - 2
+
+
+def test_released_preset_centred_crop_rotation_probability_and_label_noise() -> None:
+    released = AUGMENT.replace(
+        hflip=0.5, rotation_probability=0.2, rotation_degrees=15.0, crop="centred", crop_border=30,
+        brightness=(0.5, 1.5), contrast=(0.5, 1.5), saturation=(0.0, 2.0), sharpness=(0.0, 3.0), label_noise=0.0015,
+    )  # fmt: skip
+    half = Sample(torch.zeros(3, 128, 128), torch.full((1, 128, 128), 0.5), torch.ones(1, 128, 128),
+                  torch.zeros(1, 128, 128, dtype=torch.uint8))  # fmt: skip
+    rotated = 0
+    for seed in range(40):
+        top, left, height, width = crop_box(200, 160, released, np.random.default_rng(seed))
+        assert 170 <= height <= 199 and 130 <= width <= 159
+        assert top == (200 - height) // 2 and left == (160 - width) // 2
+        plain = released.replace(crop="random", crop_scale=1.0)
+        out = augment(half, plain.replace(label_noise=0.0), 128, np.random.default_rng(seed))
+        rotated += bool((out.weight < 1).any())  # a rotation brings in weight-0 corners
+        out = augment(half, plain.replace(rotation_probability=0.0), 128, np.random.default_rng(seed))
+        noisy = out.target[out.target != 0.5]
+        assert round(0.0015 * 128 * 128) - 2 <= noisy.numel() <= round(0.0015 * 128 * 128)  # a repeat is rare
+        assert set(noisy.unique().tolist()) <= {0.0, 1.0}
+    assert 2 <= rotated <= 18  # about one in five

@@ -10,22 +10,14 @@ import yaml
 from pydantic import ValidationError
 from recipe import PARAMS, params_section, recipe
 
+from wssam.check_params.stage import SECTIONS as PARAMS_SECTIONS
 from wssam.config import build_config, load_section, read_params
 from wssam.io import InputError
 from wssam.models.config import ModelConfig
-from wssam.predict.config import PredictConfig
-from wssam.prepare.config import PrepareConfig
-from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.score.config import ScoreConfig
 from wssam.train.config import TrainConfig
 
-SECTIONS = {
-    "prepare": PrepareConfig,
-    "pseudo_label": PseudoLabelConfig,
-    "score": ScoreConfig,
-    "train": TrainConfig,
-    "predict": PredictConfig,
-}
+SECTIONS = dict(PARAMS_SECTIONS)
 
 
 def _leaf_keys(mapping: dict, prefix: str) -> list[str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,40 @@ def test_view_stages_depend_on_the_labeler_in_use_only() -> None:
     assert "data/labelers/${pseudo_label.labeler}" in body["deps"]
     assert "--labeler-dir data/labelers/${pseudo_label.labeler}" in body["cmd"]
     assert not {"pseudo_label.sam", "pseudo_label.random_walker", "pseudo_label"} & set(body["params"])
+
+
+def test_the_params_check_comes_first_and_depends_on_the_whole_params_file() -> None:
+    """A typo changes no stage's declared keys: only a stage depending on the whole file notices it."""
+    stages = _stages()
+    check = stages["check_params"]
+    assert "params.yaml" in check["deps"] and "params" not in check
+    marker = next(part for part in check["cmd"].split() if part.startswith("data/"))
+    assert check["outs"] == [{marker: {"persist": True}}] and marker in stages["prepare"]["deps"]
+
+
+def test_the_resume_point_is_no_output_and_stays_out_of_git() -> None:
+    """Declared `cache: false`, last.pt was committed by every `dvc exp run` (153 MB on the demo)."""
+    outs = _stage_body(_stages()["train"])["outs"]
+    assert not [out for out in outs if "last.pt" in str(out)]
+    ignored = ["data/model/last.pt", "data/model/last.pt.unusable", "dvc_plots/index.html"]
+    ignored += ["data/.prepared.k2x9.wssam-tmp/train/a.png", "metrics/.train.json.k2x9.wssam-tmp.json"]
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    result = subprocess.run(["git", "check-ignore", *ignored], cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.stdout.split() == ignored
+
+
+def test_dvc_ignores_the_temporaries_a_killed_stage_leaves() -> None:
+    """Otherwise a staging folder left by SIGKILL changes the hash of the folder `score` depends on."""
+    temporaries = ["data/pseudo_labels/views/.identity.k2x9.wssam-tmp", "data/model/.model.pt.k2x9.wssam-tmp.pt"]
+    kept = ["data/pseudo_labels/views/identity", "data/model/model.pt"]
+    result = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", *temporaries, *kept], cwd=REPO,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.stdout.split() == temporaries, result.stderr
+
+
+def test_prediction_reads_the_checkpoint_params_yaml_names_and_by_default_trains_it() -> None:
+    body = _stage_body(_stages()["predict"])
+    assert "--checkpoint ${predict.checkpoint}" in body["cmd"] and "${predict.checkpoint}" in body["deps"]
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert params["predict"]["checkpoint"] in [str(out) for out in _stages()["train"]["outs"] if isinstance(out, str)]

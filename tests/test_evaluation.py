@@ -128,3 +128,16 @@ def test_cli_writes_json_and_reports_a_missing_prediction_in_one_line(tmp_path: 
     assert done.exit_code == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "a.png" in lines[0], done.stderr
+
+
+def test_curves_per_threshold_agree_with_the_dataset_values(tmp_path: Path) -> None:
+    folder = fixture("cod10k-matlab")
+    results = evaluate(pred_dir=folder / "pred", gt_dir=folder / "GT", output=tmp_path / "m.json",
+                       curves=tmp_path / "curves.csv")  # fmt: skip
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    assert list(curves.columns) == ["threshold", "precision", "recall", "fmeasure", "emeasure"]
+    assert curves["threshold"].tolist() == list(range(255, -1, -1))
+    assert curves["fmeasure"].max() == pytest.approx(results["maxFm"]) and curves["emeasure"].mean() == pytest.approx(
+        results["meanEm"]
+    )
+    assert curves["recall"].is_monotonic_increasing  # a lower threshold finds more of the object

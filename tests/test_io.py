@@ -39,12 +39,12 @@ def test_image_size_from_the_header_is_height_then_width(tmp_path) -> None:
         read_image_size(tmp_path / "absent.png")
 
 
-def test_gt_is_binarised_at_128_and_rgb_masks_become_one_channel(tmp_path) -> None:
+def test_a_soft_gt_is_binarised_above_128_and_grey_rgb_masks_become_one_channel(tmp_path) -> None:
     grey = np.array([[0, 127, 128, 255]], dtype=np.uint8)
     Image.fromarray(grey).save(tmp_path / "grey.png")
-    assert read_gt(tmp_path / "grey.png").tolist() == [[False, False, True, True]]
+    assert read_gt(tmp_path / "grey.png").tolist() == [[False, False, False, True]]  # as the CODToolbox: > 128
     Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "rgb.png")
-    assert read_gt(tmp_path / "rgb.png").shape == (1, 4)
+    assert read_gt(tmp_path / "rgb.png").tolist() == [[False, False, False, True]]
 
 
 def test_probability_round_trip_is_within_half_a_level(tmp_path) -> None:

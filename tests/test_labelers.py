@@ -10,9 +10,9 @@ from sam_helpers import synthetic_example
 from wssam.io import InputError
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.pseudo_label.labelers import build_labeler
+from wssam.pseudo_label.labelers.base import label_in_view
 from wssam.pseudo_label.labelers.random_walker import RandomWalkerLabeler, seeds_with_border
 from wssam.pseudo_label.prompts import prompts_from_sparse
-from wssam.pseudo_label.stage import label_in_view
 from wssam.pseudo_label.views import parse_view
 
 CONFIG = recipe(PseudoLabelConfig, "pseudo_label")

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wssam"
-SHARED_GROUND = {"config", "io", "labels", "devices", "cli"}
+SHARED_GROUND = {"config", "io", "pixels", "labels", "devices", "cli"}
 #: what each part of wssam may import besides the shared ground (data flows down the pipeline)
 ALLOWED = {
+    # first in the pipeline but reads every stage's config (configs only: see test_check_params_imports_configs_only)
+    "check_params": {"prepare", "pseudo_label", "score", "models", "train", "predict", "report"},
     "prepare": set(),
     "pseudo_label": {"prepare"},
     "score": {"prepare", "pseudo_label"},
@@ -19,6 +21,7 @@ ALLOWED = {
     "train": {"prepare", "score", "models"},
     "predict": {"prepare", "models"},
     "evaluate": set(),
+    "report": {"prepare", "pseudo_label", "score", "predict", "evaluate"},
 }
 
 
@@ -82,3 +85,12 @@ def test_no_import_circle() -> None:
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def test_check_params_imports_configs_only() -> None:
+    """The params check runs before everything and must stay cheap: stage configs only, no torch."""
+    for path in (PACKAGE / "check_params").rglob("*.py"):
+        for module in _imports(path, top_level_only=False):
+            part = _part(module)
+            if part not in SHARED_GROUND | {"check_params"}:
+                assert module.endswith(".config"), f"{path.relative_to(PACKAGE)} imports {module}"

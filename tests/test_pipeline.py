@@ -16,8 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
+
+from wssam.evaluate.metrics import METRIC_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 VIEWS = ["identity", "hflip_rot90"]
@@ -109,25 +113,57 @@ def _finite_numbers(data: object) -> list[float]:
 
 def test_every_metrics_file_exists_with_finite_values(project: Path) -> None:
     test_sets = yaml.safe_load((project / "params.yaml").read_text())["prepare"]["test_sets"]
-    expected = ["pseudo_labels.json", "train.json", *[f"{name}.json" for name in test_sets]]
+    expected = ["pseudo_labels.json", "train.json", *[f"test/{name}.json" for name in test_sets]]
     for name in expected:
         metrics = json.loads((project / "metrics" / name).read_text())
         assert _finite_numbers(metrics), f"metrics/{name} holds no number"
     for name in test_sets:
-        evaluation = json.loads((project / "metrics" / f"{name}.json").read_text())
-        assert set(evaluation) == {
-            "Smeasure",
-            "wFmeasure",
-            "MAE",
-            "adpEm",
-            "meanEm",
-            "maxEm",
-            "adpFm",
-            "meanFm",
-            "maxFm",
-        }
+        evaluation = json.loads((project / "metrics" / "test" / f"{name}.json").read_text())
+        assert set(evaluation) == set(METRIC_NAMES)
         assert list((project / "data" / "predictions" / name).glob("*.png"))
     assert json.loads((project / "metrics" / "train.json").read_text())["params_millions"] > 0
+
+
+def test_the_report_shows_every_figure_offline(project: Path) -> None:
+    test_sets = yaml.safe_load((project / "params.yaml").read_text())["prepare"]["test_sets"]
+    page = (project / "reports" / "index.html").read_text()
+    plots = sorted(p.name for p in (project / "reports" / "plots").glob("*.png"))
+    assert plots == sorted(
+        ["training.png", "precision_recall.png", "fmeasure.png", "emeasure.png", "entropy_vs_iou.png",
+         "entropy_histogram.png"]
+    )  # fmt: skip
+    galleries = sorted(p.name for p in (project / "reports" / "galleries").glob("*.png"))
+    assert galleries == sorted(["train.png", *[f"test_{name}.png" for name in test_sets]])
+    assert page.count("<img ") == len(plots) + len(galleries) and "http" not in page.replace("http-equiv", "")
+    summary = (project / "metrics" / "summary.md").read_text()
+    for name in test_sets:
+        smeasure = json.loads((project / "metrics" / "test" / f"{name}.json").read_text())["Smeasure"]
+        assert f"| {name} | {smeasure:.4f} |" in summary
+    assert "dvc_plots" not in {p.name for p in project.iterdir()}
+
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND",
+]  # fmt: skip  # the last flag: no host name resolves, so the page must need no network
+
+
+def test_the_report_opens_offline_in_a_real_browser_with_every_image(project: Path, tmp_path: Path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it where it can")
+    page = (project / "reports" / "index.html").resolve().as_uri()
+    flags = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(
+        [*flags, "--virtual-time-budget=10000", "--dump-dom", page], capture_output=True, text=True, timeout=120
+    ).stdout
+    images = (project / "reports" / "index.html").read_text().count("<img ")
+    assert f'data-images-loaded="{images}"' in dom and 'data-images-broken="0"' in dom, dom[:300]
+    assert "<table>" in dom and "Test sets" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, "--window-size=1400,2000", f"--screenshot={shot}", page], capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (2000, 1400) and pixels.std() > 10  # a page with tables and figures, not a blank one
 
 
 def test_second_repro_runs_nothing(project: Path) -> None:
@@ -142,12 +178,15 @@ def _stale_stages(project: Path) -> set[str]:
 
 
 def test_a_parameter_of_the_labeler_not_in_use_changes_nothing(project: Path) -> None:
+    """Only the params check (cheap, no torch) and the report (a few seconds), which read the whole file, see every
+    edit of params.yaml."""
     assert yaml.safe_load((project / "params.yaml").read_text())["pseudo_label"]["labeler"] == "random_walker"
     _set_params(project, {"pseudo_label": {"sam": {"precision": "fp32", "model_type": "vit_b"}}})
-    assert _stale_stages(project) == set()
+    assert _stale_stages(project) == {"check_params", "report"}
     _set_params(project, {"pseudo_label": {"random_walker": {"beta": 90.0}}})
-    assert _stale_stages(project) == {f"pseudo_label@{view}" for view in VIEWS}
-    _set_params(project, {"pseudo_label": {"random_walker": {"beta": 130.0}}})
+    assert _stale_stages(project) == {"check_params", "report", *(f"pseudo_label@{view}" for view in VIEWS)}
+    _set_params(project, {"pseudo_label": {"random_walker": {"beta": 130.0}, "sam": {"precision": "auto"}}})
+    _set_params(project, {"pseudo_label": {"sam": {"model_type": "vit_h"}}})
     assert _stale_stages(project) == set()
 
 

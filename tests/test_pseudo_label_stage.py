@@ -13,7 +13,8 @@ from recipe import ROOT, merge, recipe
 from sam_helpers import build_tiny_sam, save_tiny_checkpoint, write_training_set
 
 from wssam.config import read_params
-from wssam.io import InputError, read_grey, read_probability, staged_folder
+from wssam.io import InputError, read_grey, read_probability, staged_folder, write_png
+from wssam.prepare.manifest import read_manifest
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.pseudo_label.labelers.sam import SamLabeler, load_sam
 from wssam.pseudo_label.stage import pseudo_label
@@ -68,7 +69,13 @@ def test_sam_through_the_stage_core(tmp_path: Path) -> None:
     result does not depend on whether the host has native bf16)."""
     manifest = write_training_set(tmp_path / "train", count=2)
     checkpoint = save_tiny_checkpoint(tmp_path / "sam" / "tiny.pth")
-    sam = {"model_type": "vit_b", "checkpoint": checkpoint.name, "device": "cpu", "precision": "fp32"}
+    sam = {
+        "model_type": "vit_b",
+        "checkpoint": checkpoint.name,
+        "device": "cpu",
+        "precision": "fp32",
+        "output": "binary",
+    }
     config = _config(labeler="sam", sam=sam)
     labeler = SamLabeler.from_config(config.sam, checkpoint.parent, builder=build_tiny_sam)
     out = tmp_path / "rot90_scale2"
@@ -78,7 +85,7 @@ def test_sam_through_the_stage_core(tmp_path: Path) -> None:
     )  # fmt: skip
     assert summary.images == 2
     assert read_probability(out / "img01.png").shape == (48, 68)
-    same = SamLabeler(load_sam("vit_b", checkpoint, builder=build_tiny_sam), precision="fp32")
+    same = SamLabeler(load_sam("vit_b", checkpoint, builder=build_tiny_sam), precision="fp32", output="binary")
     pseudo_label(
         manifest=manifest, view="rot90_scale2", labeler_dir=checkpoint.parent, output=tmp_path / "again",
         config=config, labeler=same, progress=False,
@@ -124,7 +131,7 @@ def _run_cli(tmp_path: Path, section: dict, view: str) -> subprocess.CompletedPr
     manifest = write_training_set(tmp_path / "train", count=2)
     command = [sys.executable, str(ROOT / "stages" / "pseudo_label.py"), "--params", str(tmp_path / "params.yaml")]
     command += ["--manifest", str(manifest), "--view", view, "--labeler-dir", str(tmp_path / "labeler")]
-    command += ["--output", str(tmp_path / "views" / view), "--no-progress"]
+    command += ["--output", str(tmp_path / "views" / view), "--quiet"]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
 
 
@@ -141,3 +148,55 @@ def test_cli_missing_checkpoint_is_one_line_after_the_reexec(tmp_path: Path) -> 
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert "sam_vit_l_0b3195.pth" in result.stderr and "Traceback" not in result.stderr
+
+
+def _masks(folder: Path, manifest: Path, *, skip: str = "", wrong_size: str = "") -> None:
+    """Binary 0/255 masks named like the training images (one left out, one of the wrong size if asked)."""
+    for row in read_manifest(manifest).itertuples():
+        if row.name == skip:
+            continue
+        height, width = (row.height, row.width + 4) if row.name == wrong_size else (row.height, row.width)
+        mask = np.zeros((height, width), np.uint8)
+        mask[height // 4 : height // 2, width // 4 : width // 2] = 255
+        write_png(folder / f"{row.name}.png", mask)
+
+
+def test_folder_labeler_reads_the_masks_for_every_view(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=3, unusable=1)
+    _masks(tmp_path / "labeler" / "authors", manifest)
+    config = _config(labeler="folder", folder={"masks": "authors"})
+    for view in ("identity", "hflip_rot90_scale0.5"):
+        out = tmp_path / "views" / view
+        summary = pseudo_label(
+            manifest=manifest, view=view, labeler_dir=tmp_path / "labeler", output=out, config=config, progress=False
+        )
+        assert summary.images == 2
+        for name in ("img00", "img01"):
+            assert np.array_equal(
+                read_grey(out / f"{name}.png"), read_grey(tmp_path / "labeler" / "authors" / f"{name}.png")
+            )
+
+
+FOLDER_CASES = [
+    ("missing", r"img01.png: no pseudo mask for training image 'img01'"),
+    ("size", r"img00.png: pseudo mask is 68x40 \(WxH\) but image 'img00' is 64x40"),
+    ("folder", r"nowhere: folder of pseudo masks not found"),
+]
+
+
+@pytest.mark.parametrize(("case", "message"), FOLDER_CASES)
+def test_folder_labeler_refuses_missing_or_wrong_masks_before_work(tmp_path: Path, case: str, message: str) -> None:
+    manifest = write_training_set(tmp_path / "train", count=2)
+    _masks(
+        tmp_path / "labeler",
+        manifest,
+        skip="img01" if case == "missing" else "",
+        wrong_size="img00" if case == "size" else "",
+    )
+    config = _config(labeler="folder", folder={"masks": "nowhere" if case == "folder" else "."})
+    with pytest.raises(InputError, match=message):
+        pseudo_label(
+            manifest=manifest, view="identity", labeler_dir=tmp_path / "labeler", output=tmp_path / "out",
+            config=config, progress=False,
+        )  # fmt: skip
+    assert not (tmp_path / "out").exists()

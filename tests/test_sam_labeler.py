@@ -13,10 +13,10 @@ from segment_anything import SamPredictor
 
 from wssam.io import InputError
 from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.pseudo_label.labelers.base import label_in_view
 from wssam.pseudo_label.labelers.sam import SamLabeler, load_sam, read_state_dict
 from wssam.pseudo_label.labelers.sam_setup import check_checkpoint
 from wssam.pseudo_label.prompts import prompts_from_sparse, prompts_in_view
-from wssam.pseudo_label.stage import label_in_view
 from wssam.pseudo_label.views import parse_view
 
 CONFIG = recipe(PseudoLabelConfig, "pseudo_label")
@@ -82,7 +82,9 @@ def test_unreadable_or_pickled_code_checkpoint_is_input_error(tmp_path: Path) ->
 
 
 def test_sam_labeler_soft_output(tiny_checkpoint: Path) -> None:
-    sam = CONFIG.sam.replace(model_type="vit_b", checkpoint=tiny_checkpoint.name, device="cpu", precision="fp32")
+    sam = CONFIG.sam.replace(
+        model_type="vit_b", checkpoint=tiny_checkpoint.name, device="cpu", precision="fp32", output="soft"
+    )
     labeler = SamLabeler.from_config(sam, tiny_checkpoint.parent, builder=build_tiny_sam)
     assert not labeler.bf16 and labeler.device.type == "cpu"
     image, prompts = _prompts()
@@ -94,6 +96,8 @@ def test_sam_labeler_soft_output(tiny_checkpoint: Path) -> None:
     assert len(np.unique(probability)) > 10  # soft, not a binary mask
     again = labeler.predict(state, prompts)  # the state is reusable: no hidden per-image state
     assert np.array_equal(again, probability)
+    binary = SamLabeler.from_config(sam.replace(output="binary"), tiny_checkpoint.parent, builder=build_tiny_sam)
+    assert np.array_equal(binary.label(image, prompts), (probability > 0.5).astype(np.float32))
 
 
 @pytest.mark.parametrize(("kind", "use_box"), [("scribble", False), ("point", False), ("point", True)])
@@ -101,7 +105,7 @@ def test_sam_labeler_matches_official_predictor(tiny_checkpoint: Path, kind: str
     """Same weights, fp32: our labeler (fused attention) equals sigmoid(logits) of SamPredictor on the stock
     model, with SAM's multimask policy."""
     image, prompts = _prompts(kind, use_box)
-    labeler = SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), precision="fp32")
+    labeler = SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), precision="fp32", output="soft")
     ours = labeler.label(image, prompts)
     predictor = SamPredictor(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam))
     predictor.set_image(image)
@@ -115,10 +119,16 @@ def test_sam_labeler_matches_official_predictor(tiny_checkpoint: Path, kind: str
     assert len(logits) == (3 if kind == "point" and not use_box else 1)
     expected = 1 / (1 + np.exp(-logits[int(np.argmax(iou))]))
     np.testing.assert_allclose(ours, expected, atol=1e-5)
+    masks, _, _ = predictor.predict(
+        point_coords=prompts.points, point_labels=prompts.labels, box=prompts.box, multimask_output=prompts.multimask
+    )  # SamPredictor's default answer: the binary masks (logits > 0)
+    binary = SamLabeler(labeler.model, precision="fp32", output="binary").label(image, prompts)
+    assert set(np.unique(binary)) <= {0.0, 1.0}
+    assert np.array_equal(binary, masks[int(np.argmax(iou))].astype(np.float32))
 
 
 def test_sam_labeler_in_views_runs_on_non_square_images(tiny_checkpoint: Path) -> None:
-    labeler = SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), precision="fp32")
+    labeler = SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), precision="fp32", output="soft")
     image, prompts = _prompts()
     for name in ("identity", "hflip_rot90", "scale0.5", "rot90_scale2"):
         view = parse_view(name)
@@ -131,15 +141,18 @@ def test_sam_labeler_in_views_runs_on_non_square_images(tiny_checkpoint: Path) -
 def test_bf16_autocast_agrees_with_fp32(tiny_checkpoint: Path) -> None:
     model = load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam)
     image, prompts = _prompts()
-    fp32 = SamLabeler(model, precision="fp32").label(image, prompts)
+    fp32 = SamLabeler(model, precision="fp32", output="soft").label(image, prompts)
     # "bf16" forces autocast even where the CPU only emulates bf16 (slow on big models, fine here)
-    bf16 = SamLabeler(model, precision="bf16").label(image, prompts)
+    bf16 = SamLabeler(model, precision="bf16", output="soft").label(image, prompts)
     assert np.abs(bf16 - fp32).mean() < 0.02
     a, b = fp32 >= 0.5, bf16 >= 0.5
     union = (a | b).sum()
     assert union == 0 or (a & b).sum() / union >= 0.9
 
 
-def test_unknown_precision_is_refused(tiny_checkpoint: Path) -> None:
+def test_unknown_precision_or_output_is_refused(tiny_checkpoint: Path) -> None:
+    model = load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam)
     with pytest.raises(ValueError, match="precision must be auto, bf16 or fp32"):
-        SamLabeler(load_sam("vit_b", tiny_checkpoint, builder=build_tiny_sam), precision="fp16")
+        SamLabeler(model, precision="fp16", output="soft")
+    with pytest.raises(ValueError, match="output must be one of binary, soft"):
+        SamLabeler(model, precision="fp32", output="logits")

@@ -13,13 +13,15 @@ from recipe import recipe
 import wssam.train.loop as loop
 from wssam.io import InputError, read_json, write_png, write_probability, write_table
 from wssam.models.builder import build_model
-from wssam.models.checkpoint import read_checkpoint
+from wssam.models.checkpoint import read_checkpoint, save_checkpoint
 from wssam.prepare.layout import image_file, sparse_file
 from wssam.prepare.manifest import manifest_row, write_manifest
 from wssam.score.layout import SELECTION_FILE, label_path, weight_path
+from wssam.train import run_state
 from wssam.train.config import TrainConfig
 from wssam.train.dataset import TrainingImages, epoch_batches, load_records, split_names
 from wssam.train.loop import batch_loss, train_epoch
+from wssam.train.run_state import why_not_continued
 from wssam.train.stage import train
 
 SIZE = 64
@@ -92,8 +94,9 @@ def test_train_writes_checkpoints_logs_and_metrics(tmp_path: Path, monkeypatch: 
     assert metrics["val_images"] == 1 and metrics["epochs"] == 1 and metrics["best_epoch"] == 1
     assert set(read_json(tmp_path / "run" / "train.json")) == {
         "best_epoch", "best_val_mae", "best_val_loss", "final_train_loss", "epochs", "train_images", "val_images",
-        "params_millions", "seconds",
+        "params_millions",
     }  # fmt: skip
+    assert metrics["seconds"] > 0  # returned, not written: the same run writes the same file
     assert 0 <= metrics["best_val_mae"] <= 1 and metrics["params_millions"] > 1
     best = read_checkpoint(tmp_path / "run" / "model" / "model.pt")
     assert TrainConfig.model_validate(best["train_config"]) == tiny_config(epochs=1)
@@ -126,24 +129,84 @@ def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         assert straight[key] == resumed[key]
 
 
-def test_finished_run_restores_a_removed_model_without_training(tmp_path: Path) -> None:
-    """DVC removes model.pt before rerunning the stage but keeps last.pt (persist): the model comes back as it was."""
+def test_a_finished_run_is_trained_again_to_the_same_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`dvc repro --force` (or an edited loss) reruns train with a finished last.pt beside it: it must retrain, not
+    "resume" past the end; the same run writes byte-identical model.pt, last-epoch weights and metrics."""
     manifest, scored = make_training_data(tmp_path, n_images=4)
     _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1))
-    model_path = tmp_path / "run" / "model" / "model.pt"
-    saved = read_checkpoint(model_path)
-    model_path.unlink()
+    model_path, metrics_path = tmp_path / "run" / "model" / "model.pt", tmp_path / "run" / "train.json"
+    first_model, first_metrics = model_path.read_bytes(), metrics_path.read_bytes()
+    capsys.readouterr()
+    model_path.unlink()  # DVC removes a stage's outputs before running it
     _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1))
-    restored = read_checkpoint(model_path)
-    assert restored["epoch"] == saved["epoch"] == 1
-    assert all(torch.equal(value, restored["weights"][key]) for key, value in saved["weights"].items())
+    out = capsys.readouterr().out
+    assert "that run finished; training from scratch" in out and "epoch 1/1:" in out and "resuming" not in out
+    assert model_path.read_bytes() == first_model
+    assert metrics_path.read_bytes() == first_metrics
+
+
+def test_only_an_unfinished_run_with_the_same_code_is_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest, scored = make_training_data(tmp_path, n_images=4)
+    config = tiny_config(epochs=2)
+    _run(tmp_path, manifest, scored, "run", config, stop_after_epochs=1)
+    last = read_checkpoint(tmp_path / "run" / "model" / "last.pt")
+    fingerprint = last["fingerprint"]
+    assert why_not_continued(last, config, fingerprint) is None
+    assert why_not_continued(last, tiny_config(epochs=1), fingerprint) == "the train config changed"
+    assert why_not_continued(last, config, "other data") == "the training data changed"
+    monkeypatch.setattr(run_state, "code_fingerprint", lambda: "edited sources")
+    assert why_not_continued(last, config, fingerprint) == "the code changed"
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished tiny run (1 epoch): its folder holds the data, model/ and train.json."""
+    root = tmp_path_factory.mktemp("clean")
+    manifest, scored = make_training_data(root, n_images=4)
+    _run(root, manifest, scored, "run", tiny_config(epochs=1))
+    return root
+
+
+@pytest.mark.parametrize("damage", ["random_bytes", "truncated", "malicious_pickle", "wrong_contents"])
+def test_an_unusable_last_pt_is_set_aside_and_training_starts_afresh(
+    clean_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    """A bad last.pt used to crash every later `dvc repro` until deleted by hand."""
+    clean_last = clean_run / "run" / "model" / "last.pt"
+    last = tmp_path / "run" / "model" / "last.pt"
+    last.parent.mkdir(parents=True)
+    if damage == "random_bytes":
+        last.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif damage == "truncated":
+        last.write_bytes(clean_last.read_bytes()[:5000])
+    elif damage == "malicious_pickle":
+        torch.save({"weights": _RunsCode()}, last)
+    else:  # readable, but its run state cannot be restored
+        save_checkpoint(last, {**read_checkpoint(clean_last), "epoch": 0, "run": {"rng": "not a state"}})
+    capsys.readouterr()
+    manifest = clean_run / "prepared" / "train" / "manifest.csv"
+    _run(tmp_path, manifest, clean_run / "scored", "run", tiny_config(epochs=1))
+    out = capsys.readouterr().out
+    warning = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "last.pt" in warning[0] and "last.pt.unusable" in warning[0], out
+    assert "training from scratch" in warning[0] and "this must never run" not in out
+    assert (tmp_path / "run" / "model" / "last.pt.unusable").is_file()
+    clean_model = (clean_run / "run" / "model" / "model.pt").read_bytes()
+    assert (tmp_path / "run" / "model" / "model.pt").read_bytes() == clean_model
+
+
+class _RunsCode:
+    """A pickle that would run a command when loaded without weights_only."""
+
+    def __reduce__(self) -> tuple:
+        return (print, ("this must never run",))
 
 
 def test_changed_config_starts_from_scratch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     manifest, scored = make_training_data(tmp_path, n_images=4)
     _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1))
     _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1, lr=2e-4))
-    assert "starting from scratch" in capsys.readouterr().out
+    assert "the train config changed; training from scratch" in capsys.readouterr().out
 
 
 def test_input_errors_are_found_before_training(tmp_path: Path) -> None:
@@ -185,6 +248,30 @@ def test_ramp_and_learning_rate_follow_the_whole_run_not_the_epoch(
         )
         step += steps
     assert [s for s, _ in seen] == list(range(step)) and {t for _, t in seen} == {step}
+
+
+def test_the_released_per_epoch_ramp_is_selectable(tmp_path: Path) -> None:
+    manifest, scored = make_training_data(tmp_path, n_images=5)
+    released = tiny_config(epochs=2, batch_size=2)
+    released = released.replace(loss=released.loss.replace(uncertainty_ramp="released_per_epoch"))
+    ramps = [loop.uncertainty_weight(released, step=step, total_steps=4, per_epoch=2) for step in range(4)]
+    assert ramps[0] == ramps[2] < ramps[1] == ramps[3] == 1.0
+    assert loop.learning_rate(released.replace(lr_schedule="released_t40"), step=0, total_steps=4, epoch=39) == (
+        pytest.approx(released.min_lr)
+    )
+    metrics = _run(tmp_path, manifest, scored, "released", released.replace(lr_schedule="released_t40"))
+    assert metrics["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_the_released_network_trains_one_step_at_384(tmp_path: Path) -> None:
+    manifest, scored = make_training_data(tmp_path, n_images=2, size=400)
+    config = tiny_config(epochs=1, batch_size=2, image_size=384, val_fraction=0.0)
+    config = config.replace(model={"name": "released", "backbone": "resnet50", "backbone_weights": "none",
+                                   "width": 128, "grouping": True})  # fmt: skip
+    metrics = _run(tmp_path, manifest, scored, "released", config)
+    assert metrics["epochs"] == 1 and metrics["train_images"] == 2 and metrics["val_images"] == 0
+    assert metrics["params_millions"] == pytest.approx(46.522032) and np.isfinite(metrics["final_train_loss"])
 
 
 def test_split_and_epoch_order_are_seeded() -> None:

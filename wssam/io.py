@@ -1,25 +1,36 @@
-"""Reading and writing the pipeline's files: images, masks, probability maps, tables, JSON.
+"""Reading and writing the pipeline's files: images, masks, label maps, probability maps, tables, JSON.
 
 Conventions used everywhere in wssam:
-- images are RGB ``uint8`` arrays of shape (H, W, 3);
-- ground-truth masks are ``bool`` arrays of shape (H, W), foreground where the stored grey level is >= 128;
-- probability maps are ``float32`` arrays of shape (H, W) in [0, 1], stored as 8-bit PNG (round(p * 255));
-- every write goes to a temporary file in the target folder first and is moved into place with ``os.replace``,
-  so an interrupted stage never leaves a half-written file that a rerun would trust.
 
-A user's mistake (a missing, unreadable or corrupt file) raises :class:`InputError` with one line that names the
-file and says what to do.
+- images are RGB ``uint8`` arrays of shape (H, W, 3);
+- ground-truth masks are ``bool`` arrays of shape (H, W);
+- probability maps are ``float32`` arrays of shape (H, W) in [0, 1], stored as 8-bit PNG (round(p * 255));
+- sparse label maps are ``uint8`` (H, W) with the S-COD values 0/1/2 (:mod:`wssam.labels`).
+
+How stored files become those arrays (EXIF orientation, bit depth, palette, alpha, CMYK, grey; masks as 0/1,
+0/255, soft or colour) is one rule per encoding, stated in :mod:`wssam.pixels`; what no rule covers is refused with
+an :class:`InputError` that names the file and says what to do.
+
+Images above Pillow's decompression-bomb limit (about 89 megapixels) are refused. Every write goes to a temporary
+first and is moved into place with ``os.replace``, so an interrupted stage never leaves a half-written file that a
+rerun would trust: a sibling named ``.<name>.<random>.wssam-tmp...`` (ignored by DVC through ``.dvcignore`` and by
+git), or, under DVC, a file in ``.dvc/tmp/wssam/`` (out of the data folders: a killed stage's outputs may be
+restored from DVC's cache without the stage running again to tidy up). Ctrl-C and SIGTERM remove them; stale ones
+that SIGKILL left are removed when their target is written again. Written files get the user's umask.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,99 +38,241 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+import wssam.pixels as pixels
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+#: marks every temporary file and folder wssam writes (see ``.dvcignore``)
+TEMP_MARK = ".wssam-tmp"
 
 
 class InputError(Exception):
     """A problem with the user's files or parameters, reported as one line without a traceback."""
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """Pixels read from a file by the rules of :mod:`wssam.pixels`, and ``notes``: the conversions it applied."""
+
+    pixels: np.ndarray
+    notes: tuple[str, ...]
+
+
+# ----------------------------------------------------------------------------------------------- temporaries
+
+
+#: set by DVC for every stage command it runs: the repository root
+DVC_ROOT_ENV = "DVC_ROOT"
+#: under DVC, temporaries go here (below the repository root), out of the data folders
+DVC_TEMPORARY_AREA = Path(".dvc") / "tmp" / "wssam"
+
+
+def _temporary_places(target: Path) -> list[tuple[Path, str]]:
+    """(folder, name prefix) of where ``target``'s temporaries are made (first) and may have been left.
+
+    Beside the target: ``.<name>.<random>.wssam-tmp...``. Under DVC, when ``.dvc/tmp/wssam`` is on the target's
+    filesystem (renames stay atomic), temporaries are made there instead (``.<name>.<hash of the path>.<random>...``):
+    DVC restores a killed stage's outputs from its cache without running it, so nothing would ever remove a
+    leftover sibling from the data folders.
+    """
+    target = Path(os.path.abspath(target))
+    beside = (target.parent, f".{target.name}.")
+    root = os.environ.get(DVC_ROOT_ENV)
+    if not root:
+        return [beside]
+    area = Path(root) / DVC_TEMPORARY_AREA
+    key = hashlib.sha256(str(target).encode("utf-8")).hexdigest()[:12]
+    try:
+        area.mkdir(parents=True, exist_ok=True)
+        same_filesystem = area.stat().st_dev == target.parent.stat().st_dev
+    except OSError:
+        same_filesystem = False
+    return [(area, f".{target.name}.{key}."), beside] if same_filesystem else [beside]
+
+
+def is_temporary(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a wssam temporary (a staging folder, a half-written file or a replaced old output)."""
+    name = Path(path).name
+    return name.startswith(".") and TEMP_MARK in name
+
+
+def remove_temporaries(*targets: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporaries that an interrupted writer of each target left behind; returns them.
+
+    Stages call this for their outputs when they start; :func:`atomic_path` and :func:`staged_folder` call it for
+    their target. Nothing but the target's own ``.<name>.*.wssam-tmp*`` (beside it, or in the DVC area) is touched.
+    """
+    removed = []
+    for target in targets:
+        for folder, prefix in _temporary_places(Path(target)):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.name.startswith(prefix) and is_temporary(path):
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+                    removed.append(path)
+    return removed
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read without changing it where /proc allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _give_umask_mode(path: Path, *, directory: bool) -> None:
+    """``mkstemp``/``mkdtemp`` create 0600/0700 whatever the umask: give the mode a plain ``open`` would."""
+    path.chmod((0o777 if directory else 0o666) & ~current_umask())
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it onto ``path`` atomically.
+    """Yield a temporary path for ``path`` (beside it, or in the DVC area); on success move it onto ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    On an exception (or Ctrl-C / SIGTERM) the temporary file is removed and ``path`` is left as it was.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
+    remove_temporaries(target)
+    folder, prefix = _temporary_places(target)[0]
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=TEMP_MARK + target.suffix, dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        _give_umask_mode(tmp, directory=False)
         yield tmp
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 @contextmanager
 def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a fresh temporary sibling folder of ``target``; on success it replaces ``target`` as a whole.
+    """Yield a fresh temporary folder (beside ``target``, or in the DVC area); on success it replaces ``target``.
 
-    On an exception the temporary folder is deleted and ``target`` is left as it was, so an interrupted run never
-    leaves a half-written folder that a rerun would trust.
+    On an exception (or Ctrl-C / SIGTERM) the temporary folder is deleted and ``target`` is left as it was, so an
+    interrupted run never leaves a half-written folder that a rerun would trust.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    tmp.chmod(0o755)
+    remove_temporaries(target)
+    folder, prefix = _temporary_places(target)[0]
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=TEMP_MARK, dir=folder))
     try:
+        _give_umask_mode(tmp, directory=True)
         yield tmp
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        had_old = target.exists()
-        if had_old:
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if had_old and old.is_dir():
-            shutil.rmtree(old)
-        elif had_old:
-            old.unlink()
+        _swap_into_place(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _open_image(path: Path) -> Image.Image:
-    if not path.is_file():
-        raise InputError(f"{path}: file not found; check the path or the dataset folder")
+def _swap_into_place(new: Path, target: Path) -> None:
+    """Replace ``target`` (file or folder, or absent) by ``new``; an interruption between the two renames puts the
+    old ``target`` back. The old one is renamed to a temporary first, then deleted."""
+    old = None
+    if target.exists() or target.is_symlink():
+        folder, prefix = _temporary_places(target)[0]
+        old = folder / f"{prefix}{uuid.uuid4().hex[:8]}{TEMP_MARK}"
+        os.replace(target, old)
     try:
-        image = Image.open(path)
-        image.load()
+        os.replace(new, target)
+    except BaseException:
+        if old is not None and not target.exists():
+            os.replace(old, target)
+        raise
+    if old is not None:
+        remove_temporaries(target)
+
+
+# ----------------------------------------------------------------------------------------------------- reading
+
+
+def _open_image(path: Path, fix: str = "replace or remove the file", *, load: bool = True) -> Image.Image:
+    """Open ``path`` with Pillow (decoded when ``load``); every failure is an InputError naming the file."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found; {fix}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            if load:
+                image.load()
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        reason = str(error).split(",")[0]
+        raise InputError(f"{path}: too large to read ({reason}); downscale the image") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"{path}: cannot read image ({error}); replace or remove the file") from error
+        raise InputError(f"{path}: cannot read image ({error}); {fix}") from error
     return image
 
 
+def _decode(path: str | os.PathLike[str], rule: Callable[[Image.Image, list[str]], np.ndarray]) -> Decoded:
+    """Open ``path`` and apply one rule of :mod:`wssam.pixels`; a refusal becomes an InputError naming the file."""
+    path = Path(path)
+    notes: list[str] = []
+    try:
+        return Decoded(rule(_open_image(path), notes), tuple(notes))
+    except pixels.UnsupportedPixelsError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
 def read_image_size(path: str | os.PathLike[str], *, fix: str = "replace or remove the file") -> tuple[int, int]:
-    """(height, width) of an image from its header, without decoding the pixels.
+    """(height, width) of an image as it is used (EXIF orientation applied), from its header only.
 
     A missing or unreadable file is an InputError naming it and ending with ``fix`` (what the user should do).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found; {fix}")
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"{path}: cannot read image ({error}); {fix}") from error
-    return height, width
+    with _open_image(path, fix, load=False) as image:
+        width, height = image.size
+        try:
+            turned = pixels.orientation(image) in pixels.SWAPPING_ORIENTATIONS
+        except pixels.UnsupportedPixelsError as error:
+            raise InputError(f"{path}: {error}") from None
+    return (width, height) if turned else (height, width)
+
+
+def exif_orientation(path: str | os.PathLike[str]) -> int:
+    """The EXIF orientation tag of an image file (1 = as stored), for messages about sizes."""
+    path = Path(path)
+    with _open_image(path, load=False) as image:
+        try:
+            return pixels.orientation(image)
+        except pixels.UnsupportedPixelsError as error:
+            raise InputError(f"{path}: {error}") from None
+
+
+def decode_image(path: str | os.PathLike[str]) -> Decoded:
+    """An image as RGB ``uint8`` (H, W, 3) (rules in :mod:`wssam.pixels`), with the conversions applied."""
+    return _decode(path, pixels.rgb)
 
 
 def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image as RGB ``uint8`` of shape (H, W, 3); grey, palette and RGBA images are converted."""
-    return np.asarray(_open_image(Path(path)).convert("RGB"), dtype=np.uint8).copy()
+    """Read an image as RGB ``uint8`` of shape (H, W, 3) (rules in :mod:`wssam.pixels`)."""
+    return decode_image(path).pixels
 
 
 def read_grey(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image as one ``uint8`` channel of shape (H, W); RGB files are converted to luminance."""
-    return np.asarray(_open_image(Path(path)).convert("L"), dtype=np.uint8).copy()
+    """Read an image as one ``uint8`` channel (H, W): RGB files as luminance, 16-bit files scaled to 8 bits."""
+    return _decode(path, pixels.grey).pixels
+
+
+def decode_gt(path: str | os.PathLike[str]) -> Decoded:
+    """A ground-truth mask as ``bool`` (H, W) by the binary or soft rule of :mod:`wssam.pixels`, with notes."""
+    return _decode(path, pixels.mask)
 
 
 def read_gt(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a ground-truth mask as ``bool`` (H, W): foreground where the grey level is >= 128."""
-    return read_grey(path) >= 128
+    """Read a ground-truth mask as ``bool`` (H, W) (binary or soft rule, see :mod:`wssam.pixels`)."""
+    return decode_gt(path).pixels
 
 
 def read_probability(path: str | os.PathLike[str]) -> np.ndarray:
@@ -128,16 +281,15 @@ def read_probability(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def read_label_map(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an 8-bit label map (e.g. S-COD scribbles) exactly as stored: ``uint8`` (H, W), no conversion.
+    """Read a label map (e.g. S-COD scribbles) as stored: ``uint8`` (H, W), upright (EXIF applied), no conversion.
 
-    Palette PNGs keep their indices; RGB files are rejected because their values would be ambiguous.
+    Palette PNGs keep their indices and 16-bit files their values (which must fit 8 bits); files with colour or
+    alpha channels are rejected because their values would be ambiguous.
     """
-    image = _open_image(Path(path))
-    if image.mode not in ("L", "P"):
-        raise InputError(
-            f"{path}: label map has mode {image.mode}; expected a single-channel 8-bit PNG with values 0/1/2"
-        )
-    return np.asarray(image, dtype=np.uint8).copy()
+    return _decode(path, lambda image, notes: pixels.label_values(image)).pixels
+
+
+# ----------------------------------------------------------------------------------------------------- writing
 
 
 def probability_to_uint8(probability: np.ndarray) -> np.ndarray:
@@ -200,7 +352,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 def list_images(folder: str | os.PathLike[str]) -> dict[str, Path]:
     """Map base name -> path for the image files in ``folder`` (not recursive), sorted by name.
 
-    Two files with the same base name (``a.jpg`` and ``a.png``) are an :class:`InputError`.
+    Hidden files (wssam's temporaries among them) are skipped. Two files with the same base name (``a.jpg`` and
+    ``a.png``) are an :class:`InputError`.
     """
     folder = Path(folder)
     if not folder.is_dir():

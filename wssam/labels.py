@@ -48,3 +48,31 @@ def background_mask(labels: np.ndarray) -> np.ndarray:
 def labelled_mask(labels: np.ndarray) -> np.ndarray:
     """``bool`` map of ``labels``'s shape (array or tensor): pixels with any label (foreground or background)."""
     return labels != UNLABELLED
+
+
+def nearest_index(source: int, target: int) -> np.ndarray:
+    """Source index of each target index for a pixel-centre nearest-neighbour resize of one axis (``int`` (target,)).
+
+    Target pixel ``i`` takes source pixel ``floor((i + 0.5) * source / target)``: the centres bilinear resizing uses.
+    """
+    index = np.floor((np.arange(target) + 0.5) * source / target).astype(int)
+    return np.clip(index, 0, source - 1)
+
+
+def resize_label_map(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a sparse label map ``uint8`` (H, W) to ``size`` (h, w) by nearest neighbour, values unchanged.
+
+    When shrinking, a labelled pixel that nearest neighbour would drop is written back at its own position in the
+    target (pixel-centre rule, only onto unlabelled pixels), so no stroke and no single-pixel point disappears.
+    """
+    source = labels.shape[:2]
+    if tuple(size) == source:
+        return labels.copy()
+    out = labels[nearest_index(source[0], size[0])[:, None], nearest_index(source[1], size[1])[None, :]]
+    if size[0] < source[0] or size[1] < source[1]:
+        ys, xs = np.nonzero(labelled_mask(labels))
+        ty = np.clip(np.round((ys + 0.5) * size[0] / source[0] - 0.5).astype(int), 0, size[0] - 1)
+        tx = np.clip(np.round((xs + 0.5) * size[1] / source[1] - 0.5).astype(int), 0, size[1] - 1)
+        free = ~labelled_mask(out[ty, tx])
+        out[ty[free], tx[free]] = labels[ys[free], xs[free]]
+    return out

@@ -41,11 +41,11 @@ from segment_anything.modeling import Sam
 
 from wssam.devices import autocast, describe_cpu_bf16, uses_bf16
 from wssam.pseudo_label.config import SAM_MODEL_TYPES, PromptConfig
+from wssam.pseudo_label.labelers.base import label_in_view
 from wssam.pseudo_label.labelers.sam import SamLabeler
 from wssam.pseudo_label.labelers.sam_setup import reexec_with_allocator_tunables
 from wssam.pseudo_label.labelers.tiny_sam import build_tiny_sam
 from wssam.pseudo_label.prompts import Prompts, prompts_from_sparse, prompts_in_view
-from wssam.pseudo_label.stage import label_in_view
 from wssam.pseudo_label.views import View, parse_view
 
 #: views timed per image, in this order (``--views N`` takes the first N): flips, quarter turns, a half-size view
@@ -170,7 +170,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit("error: --profile times the eager encoder's parts; leave out --compile")
     model, examples, views = setup(args)
     # the labeler switches its model's attention in place; the informed and naive loops keep the stock model
-    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision, compile_encoder=args.compile)
+    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision, output="binary", compile_encoder=args.compile)
     informed_bf16 = uses_bf16(args.informed_precision, labeler.device)
     print(
         f"CPU bf16: {describe_cpu_bf16()}, {torch.get_num_threads()} threads; {args.model_type} random weights; "
@@ -208,7 +208,7 @@ def main(argv: list[str]) -> None:
     )
     print(f"naive_tuned_s={naive_tuned_s:.3f} speedup_same_allocator={naive_tuned_s / per_view:.3f}")
     print(
-        f"per_view_s={per_view:.3f} encoder_s={encoder_s:.3f} naive_s={naive_s:.3f} "
+        f"per_view_s={per_view:.4g} encoder_s={encoder_s:.4g} naive_s={naive_s:.4g} "
         f"overhead={per_view / encoder_s:.3f} speedup={naive_s / per_view:.3f} "
-        f"informed_s={informed_s:.3f} vs_informed={per_view / informed_s:.3f}"
+        f"informed_s={informed_s:.4g} vs_informed={per_view / informed_s:.3f}"
     )

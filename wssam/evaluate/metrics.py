@@ -2,7 +2,8 @@
 
 pysodmetrics does what the toolbox does, per image: the prediction is min-max normalised
 (``mapminmax(im2double(pred))``; a constant map is only divided by 255) and the GT is binarised with ``> 128``
-(MATLAB's ``gt > 128``: a grey level of exactly 128 is background here, unlike :func:`wssam.io.read_gt`).
+(MATLAB's ``gt > 128``: a grey level of exactly 128 is background, as in the soft-mask rule of
+:mod:`wssam.pixels`; the evaluate stage passes GT through :func:`wssam.io.read_gt` first, so 0/1 masks count too).
 
 Metrics (names as the toolbox prints them): ``Smeasure`` (alpha 0.5), ``wFmeasure`` (beta^2 = 1), ``MAE``,
 ``adpEm`` / ``meanEm`` / ``maxEm`` and ``adpFm`` / ``meanFm`` / ``maxFm`` (beta^2 = 0.3). A dataset value is the
@@ -17,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import py_sod_metrics as sod
 
 METRIC_NAMES = ("Smeasure", "wFmeasure", "MAE", "adpEm", "meanEm", "maxEm", "adpFm", "meanFm", "maxFm")
@@ -34,6 +36,8 @@ class ImageMeasures:
     adp_fm: float
     em_curve: np.ndarray  # float64 (256,)
     fm_curve: np.ndarray  # float64 (256,)
+    precision_curve: np.ndarray  # float64 (256,)
+    recall_curve: np.ndarray  # float64 (256,)
 
     def values(self) -> dict[str, float]:
         """The nine per-image values, named as in :data:`METRIC_NAMES`."""
@@ -82,11 +86,18 @@ def measure_image(pred: np.ndarray, gt: np.ndarray) -> ImageMeasures:
     if pred.dtype != np.uint8 or gt.dtype != np.uint8 or pred.ndim != 2 or pred.shape != gt.shape:
         raise ValueError(f"measure_image expects two uint8 (H, W) arrays of one shape, got {pred.shape}, {gt.shape}")
     smeasure, wfmeasure, mae, emeasure = sod.Smeasure(), sod.WeightedFmeasure(), sod.MAE(), sod.Emeasure()
-    fmeasure = sod.FmeasureV2({"fm": sod.FmeasureHandler(with_dynamic=True, with_adaptive=True, beta=F_BETA_SQUARED)})
+    fmeasure = sod.FmeasureV2(
+        {
+            "fm": sod.FmeasureHandler(with_dynamic=True, with_adaptive=True, beta=F_BETA_SQUARED),
+            "precision": sod.PrecisionHandler(with_dynamic=True, with_adaptive=False),
+            "recall": sod.RecallHandler(with_dynamic=True, with_adaptive=False),
+        }
+    )
     for metric in (smeasure, wfmeasure, mae, emeasure, fmeasure):
         metric.step(pred=pred, gt=gt)
     em = emeasure.get_results()["em"]
-    fm = fmeasure.get_results()["fm"]
+    handlers = fmeasure.get_results()
+    fm = handlers["fm"]
     return ImageMeasures(
         smeasure=float(smeasure.get_results()["sm"]),
         wfmeasure=float(wfmeasure.get_results()["wfm"]),
@@ -95,6 +106,27 @@ def measure_image(pred: np.ndarray, gt: np.ndarray) -> ImageMeasures:
         adp_fm=float(fm["adaptive"]),
         em_curve=np.asarray(em["curve"], dtype=np.float64),
         fm_curve=np.asarray(fm["dynamic"], dtype=np.float64),
+        precision_curve=np.asarray(handlers["precision"]["dynamic"], dtype=np.float64),
+        recall_curve=np.asarray(handlers["recall"]["dynamic"], dtype=np.float64),
+    )
+
+
+def curve_table(measures: list[ImageMeasures]) -> pd.DataFrame:
+    """The dataset's curves over the 256 binarisation thresholds, image-averaged as the toolbox does.
+
+    Columns: ``threshold`` (255 down to 0: a pixel is foreground where the min-max normalised prediction, in grey
+    levels, is at or above it), ``precision``, ``recall``, ``fmeasure`` (beta^2 = 0.3) and ``emeasure``.
+    """
+    if not measures:
+        raise ValueError("curve_table needs at least one image")
+    return pd.DataFrame(
+        {
+            "threshold": np.arange(255, -1, -1),
+            "precision": np.mean([m.precision_curve for m in measures], axis=0),
+            "recall": np.mean([m.recall_curve for m in measures], axis=0),
+            "fmeasure": np.mean([m.fm_curve for m in measures], axis=0),
+            "emeasure": np.mean([m.em_curve for m in measures], axis=0),
+        }
     )
 
 

@@ -1,18 +1,32 @@
 """The ``evaluate`` stage: predicted maps against GT masks with the CODToolbox metrics (:mod:`.metrics`).
 
 Files: every GT ``<gt_dir>/<name>.<ext>`` needs a prediction ``<pred_dir>/<name>.<ext>`` with the same base name and
-the same size (any image suffix). Both are read as one ``uint8`` channel (RGB files converted to luminance).
+the same size (any image suffix). Predictions are read as one ``uint8`` channel (RGB as luminance, 16-bit scaled);
+GT masks by the mask rules of :mod:`wssam.pixels` (0/1, 0/255 and two-colour masks are binary, soft masks are
+foreground above level 128) and given to pysodmetrics as 0/255. Empty GT masks are reported in one line.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from wssam.evaluate.metrics import METRIC_NAMES, aggregate, measure_image
-from wssam.io import InputError, list_images, read_grey, read_image_size, write_json, write_table
+from wssam.cli import progress
+from wssam.evaluate.metrics import METRIC_NAMES, ImageMeasures, aggregate, curve_table, measure_image
+from wssam.io import (
+    InputError,
+    list_images,
+    read_grey,
+    read_gt,
+    read_image_size,
+    remove_temporaries,
+    write_json,
+    write_table,
+)
 
 
 def pair_files(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str]) -> list[tuple[str, Path, Path]]:
@@ -46,23 +60,43 @@ def pair_files(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str])
     return pairs
 
 
+def measure_pair(pred_path: Path, gt_path: Path) -> tuple[ImageMeasures, bool]:
+    """The metrics of one prediction against its GT, and whether that GT is empty (no foreground pixel)."""
+    gt = read_gt(gt_path)
+    return measure_image(read_grey(pred_path), gt.astype(np.uint8) * 255), not gt.any()
+
+
 def evaluate(
     *,
     pred_dir: str | os.PathLike[str],
     gt_dir: str | os.PathLike[str],
     output: str | os.PathLike[str],
     per_image: str | os.PathLike[str] | None = None,
+    curves: str | os.PathLike[str] | None = None,
+    show_progress: bool = True,
+    log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Evaluate a folder of predictions against a folder of GT masks and write the results.
 
     Writes ``output`` (JSON with exactly the keys of :data:`METRIC_NAMES`) and, when given, ``per_image`` (CSV with
-    ``name`` and the nine per-image values). Returns the dataset values.
+    ``name`` and the nine per-image values) and ``curves`` (CSV: precision, recall, F- and E-measure per threshold,
+    see :func:`~wssam.evaluate.metrics.curve_table`). Returns the dataset values. Empty GT masks are reported through
+    ``log`` in one line.
     """
+    remove_temporaries(output, *(path for path in (per_image, curves) if path is not None))
     pairs = pair_files(pred_dir, gt_dir)
-    measures = [measure_image(read_grey(pred_path), read_grey(gt_path)) for _, pred_path, gt_path in pairs]
+    measured = [measure_pair(pred, gt) for _, pred, gt in progress(pairs, desc="evaluate", enabled=show_progress)]
+    measures = [measure for measure, _ in measured]
+    empty = [name for (name, _, _), (_, is_empty) in zip(pairs, measured, strict=True) if is_empty]
+    if empty:
+        shown = ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else "")
+        log(f"warning: {len(empty)} of {len(pairs)} GT masks in {gt_dir} are empty ({shown}); their S-measure and "
+            "F-measures say little")  # fmt: skip
     results = aggregate(measures)
     if per_image is not None:
         rows = [{"name": name, **m.values()} for (name, _, _), m in zip(pairs, measures, strict=True)]
         write_table(per_image, pd.DataFrame(rows, columns=["name", *METRIC_NAMES]))
+    if curves is not None:
+        write_table(curves, curve_table(measures))
     write_json(output, results)
     return results

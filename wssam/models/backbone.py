@@ -4,7 +4,8 @@ Weights come from one of three places, named by ``backbone_weights``:
 
 - ``"none"``: random initialisation (tests, quick demos);
 - ``"imagenet"``: torchvision's own weights mechanism (``ResNet50_Weights.IMAGENET1K_V1``),
-  which downloads into the torch cache on a user's machine;
+  which downloads into the torch cache on a user's machine (offline, a failed download is one line saying where
+  to put the file);
 - a file path: a torchvision-format ResNet state dict, loaded with ``torch.load(..., weights_only=True)``;
   the trunk must match exactly, the classifier (``fc.*``) is ignored.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from urllib.error import URLError
 
 import torch
 from torch import Tensor, nn
@@ -84,13 +86,27 @@ def load_trunk_weights(resnet: models.ResNet, path: Path) -> None:
     resnet.load_state_dict(trunk, strict=False)
 
 
+def _with_imagenet_weights(constructor: Callable[..., models.ResNet], imagenet: models.WeightsEnum) -> models.ResNet:
+    """The ResNet with torchvision's ImageNet weights (from the torch cache, downloaded when absent); a failed
+    download (no network, a proxy, a damaged file) is one InputError line saying what to do offline."""
+    try:
+        return constructor(weights=imagenet)
+    except (URLError, OSError, RuntimeError) as error:
+        reason = str(getattr(error, "reason", None) or error).strip().splitlines()[0]
+        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(imagenet.url).name
+        raise InputError(
+            f"parameter 'train.model.backbone_weights' = 'imagenet': cannot download {imagenet.url} ({reason}); "
+            f"offline, copy that file to {cache} or set backbone_weights to the path of a local state dict"
+        ) from None
+
+
 def build_backbone(name: str, weights: str) -> ResNetBackbone:
     """Build the ResNet ``name`` (``resnet18`` | ``resnet50``) with ``weights`` (see the module docstring)."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     constructor, imagenet, channels = BACKBONES[name]
     if weights == "imagenet":
-        resnet = constructor(weights=imagenet)
+        resnet = _with_imagenet_weights(constructor, imagenet)
     else:
         resnet = constructor(weights=None)
         if weights != "none":

@@ -42,13 +42,16 @@ class ConvBNReLU(nn.Sequential):
 class ChannelAttention(nn.Module):
     """Squeeze-and-excitation style gate: x * sigmoid(MLP(avgpool(x)) + MLP(maxpool(x))), per channel.
 
-    (B, C, H, W) -> (B, C, H, W). No BatchNorm, so it also trains with batch size 1.
+    (B, C, H, W) -> (B, C, H, W). No BatchNorm, so it also trains with batch size 1. ``bias``: whether the MLP's
+    convolutions have biases (the released code's have none).
     """
 
-    def __init__(self, channels: int, reduction: int = 16) -> None:
+    def __init__(self, channels: int, reduction: int = 16, *, bias: bool = True) -> None:
         super().__init__()
         hidden = max(channels // reduction, 4)
-        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1, bias=bias), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1, bias=bias)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         avg = self.mlp(F.adaptive_avg_pool2d(x, 1))
@@ -73,17 +76,27 @@ class TextureEnhance(nn.Module):
 
     Parallel branches read the input: branch 0 is a 1x1 conv; branch k (k = 3, 5, 7) is 1x1, then 1xk, then kx1,
     then a 3x3 conv dilated by k. The branches are concatenated and merged by a 3x3 conv, then added to a 1x1
-    residual projection of the input.
+    residual projection of the input, and a ReLU follows the sum.
 
-    Each branch has ``out / (1 + len(kernels))`` channels (32 of 128), so the concatenation has about ``out``:
-    the receptive fields are the method, not four full-width branches. At the stride-4 level of a ResNet-50 that
-    cuts this module's forward from 31 to 5 GFLOP per 384 px image (a full-width merge conv alone reads
-    4 x 128 channels).
+    ``branch_channels``: the width of each branch. The released code gives every branch ``out`` channels; ours
+    gives each ``out / (1 + len(kernels))`` (32 of 128, see :mod:`wssam.models.builder`), so the concatenation has
+    about ``out``: the receptive fields are the method, not four full-width branches. At the stride-4 level of a
+    ResNet-50 that cuts this module's forward from 31 to 5 GFLOP per 384 px image (a full-width merge conv alone
+    reads 4 x 128 channels). ``relu_before_sum``: the released code's variant, which also applies ReLU at the end
+    of every branch, after the merge and after the residual projection (before the sum).
     """
 
-    def __init__(self, in_channels: int, out_channels: int = 128, kernels: tuple[int, ...] = (3, 5, 7)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 128,
+        kernels: tuple[int, ...] = (3, 5, 7),
+        *,
+        branch_channels: int | None = None,
+        relu_before_sum: bool = False,
+    ) -> None:
         super().__init__()
-        branch = max(out_channels // (1 + len(kernels)), 1)
+        branch = out_channels if branch_channels is None else branch_channels
         branches: list[nn.Module] = [ConvBNReLU(in_channels, branch, 1)]
         for k in kernels:
             branches.append(
@@ -91,12 +104,12 @@ class TextureEnhance(nn.Module):
                     ConvBNReLU(in_channels, branch, 1),
                     ConvBNReLU(branch, branch, (1, k)),
                     ConvBNReLU(branch, branch, (k, 1)),
-                    ConvBNReLU(branch, branch, 3, dilation=k, relu=False),
+                    ConvBNReLU(branch, branch, 3, dilation=k, relu=relu_before_sum),
                 )
             )
         self.branches = nn.ModuleList(branches)
-        self.merge = ConvBNReLU(branch * len(branches), out_channels, 3, relu=False)
-        self.residual = ConvBNReLU(in_channels, out_channels, 1, relu=False)
+        self.merge = ConvBNReLU(branch * len(branches), out_channels, 3, relu=relu_before_sum)
+        self.residual = ConvBNReLU(in_channels, out_channels, 1, relu=relu_before_sum)
 
     def forward(self, x: Tensor) -> Tensor:
         merged = self.merge(torch.cat([branch(x) for branch in self.branches], dim=1))

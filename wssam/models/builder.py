@@ -19,6 +19,7 @@ from wssam.models.decoder import CrossLevelFusion, PriorGuidedDecoder
 from wssam.models.grouping import MultiScaleFeatureGrouping
 from wssam.models.network import SegmentationNetwork
 from wssam.models.prior import GlobalPrior
+from wssam.models.released import build_released
 from wssam.models.wssam_net import WSSAMNet
 
 #: texture-enhancement branch kernels k (1xk, kx1, 3x3 dilated by k)
@@ -35,12 +36,21 @@ def count_parameters_millions(model: nn.Module) -> float:
     return sum(p.numel() for p in model.parameters()) / 1e6
 
 
+def texture_branch_channels(width: int) -> int:
+    """Channels of each texture-enhancement branch of our network: the ``1 + len(TEXTURE_KERNELS)`` branches
+    share ``width`` (32 each at width 128), where the released code gives every branch the full width."""
+    return max(width // (1 + len(TEXTURE_KERNELS)), 1)
+
+
 def _build_wssam(config: ModelConfig) -> SegmentationNetwork:
     trunk = build_backbone(config.backbone, config.backbone_weights)
     width = config.width
     return WSSAMNet(
         backbone=trunk,
-        enhance=nn.ModuleList(TextureEnhance(c, width, TEXTURE_KERNELS) for c in trunk.channels),
+        enhance=nn.ModuleList(
+            TextureEnhance(c, width, TEXTURE_KERNELS, branch_channels=texture_branch_channels(width))
+            for c in trunk.channels
+        ),
         grouping=MultiScaleFeatureGrouping(width, GROUPING_SLOTS, GROUPING_ITERATIONS)
         if config.grouping
         else nn.Identity(),
@@ -54,10 +64,17 @@ def _build_baseline(config: ModelConfig) -> SegmentationNetwork:
     return BaselineNet(build_backbone(config.backbone, config.backbone_weights), width=config.width)
 
 
-#: ``train.model.name`` -> builder; the baseline has no grouping module, so ``grouping`` does not apply to it
+def _build_released(config: ModelConfig) -> SegmentationNetwork:
+    trunk = build_backbone(config.backbone, config.backbone_weights)
+    return build_released(trunk, config.width, config.grouping, GROUPING_SLOTS, GROUPING_ITERATIONS)
+
+
+#: ``train.model.name`` -> builder: ours, the baseline without grouping (``grouping`` does not apply to it), and the
+#: released code's network (:mod:`wssam.models.released`)
 MODEL_REGISTRY: dict[str, Callable[[ModelConfig], SegmentationNetwork]] = {
     "wssam": _build_wssam,
     "baseline": _build_baseline,
+    "released": _build_released,
 }
 
 

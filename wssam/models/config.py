@@ -18,7 +18,7 @@ OUTPUT_NAMES = ("prior", "p4", "p3", "p2", "p1")
 FINAL_OUTPUT = OUTPUT_NAMES[-1]
 #: input sides must be multiples of the backbone's coarsest stride
 INPUT_MULTIPLE = 32
-MODEL_NAMES = ("wssam", "baseline")
+MODEL_NAMES = ("wssam", "baseline", "released")
 BACKBONE_NAMES = ("resnet18", "resnet50")
 
 

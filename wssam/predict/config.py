@@ -8,6 +8,8 @@ from wssam.config import Config
 
 
 class PredictConfig(Config):
-    """``batch_size``: images per forward pass."""
+    """``checkpoint``: the model checkpoint dvc.yaml hands to the stage (train's ``data/model/model.pt``, or any
+    wssam or released WS-SAM checkpoint, e.g. the authors' trained model); ``batch_size``: images per forward pass."""
 
+    checkpoint: str = Field(min_length=1)
     batch_size: int = Field(ge=1)

@@ -16,11 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wssam.cli import progress
 from wssam.devices import resolve_device
-from wssam.io import InputError, probability_to_uint8, read_rgb, staged_folder, write_png
+from wssam.io import InputError, probability_to_uint8, read_rgb, remove_temporaries, staged_folder, write_png
 from wssam.models.checkpoint import load_network
 from wssam.models.network import SegmentationNetwork
 from wssam.predict.config import PredictConfig
+from wssam.predict.layout import prediction_file
 from wssam.prepare.manifest import read_manifest
 
 
@@ -65,12 +67,14 @@ def predict(
     output: str | os.PathLike[str],
     config: PredictConfig,
     device: torch.device | None = None,
+    show_progress: bool = True,
 ) -> dict[str, Any]:
     """Write ``<output>/<name>.png`` for every image of ``manifest``; returns ``images``, ``image_size``, ``model``.
 
     ``device``: None = CUDA when there is a GPU, else the CPU. Every image file is checked to exist before the
-    network is loaded (a missing one is an InputError naming it).
+    network is loaded (a missing one is an InputError naming it). ``show_progress``: a progress bar on stderr.
     """
+    remove_temporaries(output)
     rows = read_manifest(manifest)
     for path in rows["image"]:
         if path is None or not Path(path).is_file():
@@ -79,10 +83,11 @@ def predict(
     model, model_config, input_size = load_network(checkpoint)
     model.to(device)
     names, paths = list(rows["name"]), list(rows["image"])
+    starts = range(0, len(names), config.batch_size)
     with staged_folder(output) as staging:
-        for start in range(0, len(names), config.batch_size):
+        for start in progress(starts, desc=f"predict {Path(output).name}", unit="batch", enabled=show_progress):
             images = [read_rgb(p) for p in paths[start : start + config.batch_size]]
             maps = predict_images(model, images, input_size, device)
             for name, probability in zip(names[start : start + config.batch_size], maps, strict=True):
-                write_png(staging / f"{name}.png", probability_to_uint8(min_max_normalise(probability)))
+                write_png(prediction_file(staging, name), probability_to_uint8(min_max_normalise(probability)))
     return {"images": len(names), "image_size": input_size, "model": model_config.name}

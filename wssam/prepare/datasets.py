@@ -6,24 +6,30 @@ A dataset is a folder with
 - ``Scribble/`` or ``Point/``: S-COD sparse label maps, same base names, values 0/1/2 (training only, optional
   when ``GT/`` exists: the prepare stage then simulates them).
 
-Every file is read once here (images decoded, label maps checked value by value), so a corrupt file, a missing
-partner or a size mismatch stops the stage with an :class:`~wssam.io.InputError` naming the file, before any
-output exists.
+Every file is read once here by the rules of :mod:`wssam.pixels` (images decoded, masks binarised, label maps
+checked value by value), so a corrupt or unsupported file, a missing partner or a size mismatch stops the stage
+with an :class:`~wssam.io.InputError` naming the file, before any output exists. What the reading converted (EXIF
+orientation, 16-bit, CMYK, soft masks) and labels that are empty or nearly so are collected as findings
+(:mod:`wssam.prepare.report`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from wssam.io import InputError, list_images, read_gt, read_label_map, read_rgb
+from wssam.cli import progress
+from wssam.io import InputError, decode_gt, decode_image, exif_orientation, list_images, read_label_map
 from wssam.labels import check_label_map
 from wssam.prepare.layout import GT_DIR, IMAGES_DIR, SPARSE_DIRS
+from wssam.prepare.report import Findings, label_findings, mask_findings
 
 
 @dataclass(frozen=True)
 class DatasetItem:
-    """One image of a real dataset with its partners (``None`` where the dataset has none) and its size."""
+    """One image of a real dataset with its partners (``None`` where the dataset has none) and its size as used
+    (EXIF orientation applied). ``converted``: the image file is not plain 8-bit RGB/grey as stored, so it is
+    written decoded (PNG) instead of copied."""
 
     name: str
     image: Path
@@ -31,15 +37,18 @@ class DatasetItem:
     sparse: Path | None
     height: int
     width: int
+    converted: bool = False
 
 
 @dataclass(frozen=True)
 class RealDataset:
-    """A validated dataset folder: ``sparse_kind`` is ``scribble``/``point`` when it ships sparse labels, else None."""
+    """A validated dataset folder: ``sparse_kind`` is ``scribble``/``point`` when it ships sparse labels, else None.
+    ``findings``: conversions applied and labels empty or nearly so, by kind."""
 
     root: Path
     sparse_kind: str | None
     items: tuple[DatasetItem, ...]
+    findings: Findings = field(default_factory=Findings)
 
 
 def _pair(images: dict[str, Path], partners: dict[str, Path], what: str, folder: Path) -> None:
@@ -61,14 +70,24 @@ def _sparse_folder(root: Path) -> tuple[str, Path] | None:
 
 
 def _check_size(path: Path, shape: tuple[int, ...], image: Path, height: int, width: int) -> None:
-    if shape[:2] != (height, width):
-        raise InputError(
-            f"{path}: size {shape[1]}x{shape[0]} differs from its image {image} ({width}x{height}); "
-            "resize it to the image (nearest-neighbour for label maps)"
+    """A partner (GT or label map) of ``path`` must have the image's size as used; the message names EXIF
+    orientation when one of the two files is turned by it and the sizes would match as stored."""
+    if shape[:2] == (height, width):
+        return
+    turned = [(p, exif_orientation(p)) for p in (image, path) if exif_orientation(p) != 1]
+    hint = "resize it to the image (nearest-neighbour for label maps)"
+    if turned and shape[:2] == (width, height):
+        names = " and ".join(f"{p.name} (EXIF orientation {value})" for p, value in turned)
+        hint = (
+            f"{names} is used as a viewer shows it, turned by its EXIF orientation tag; store both files upright "
+            "(apply the rotation to the pixels and drop the tag) so that they line up"
         )
+    raise InputError(f"{path}: size {shape[1]}x{shape[0]} differs from its image {image} ({width}x{height}); {hint}")
 
 
-def scan_dataset(root: Path, *, require_gt: bool, use_sparse: bool, max_images: int = 0) -> RealDataset:
+def scan_dataset(
+    root: Path, *, require_gt: bool, use_sparse: bool, max_images: int = 0, show_progress: bool = False
+) -> RealDataset:
     """Discover, pair and validate the dataset folder ``root``.
 
     ``require_gt``: a missing ``GT/`` folder is an error (test sets). ``use_sparse``: read ``Scribble/`` or
@@ -97,15 +116,20 @@ def scan_dataset(root: Path, *, require_gt: bool, use_sparse: bool, max_images: 
     elif use_sparse and gt_files is None:
         raise InputError(f"{root}: has neither GT/ nor Scribble/ or Point/; training needs one of them")
     names = sorted(images)[:max_images] if max_images > 0 else sorted(images)
-    items = []
-    for name in names:
-        height, width = read_rgb(images[name]).shape[:2]
+    items, findings = [], Findings()
+    for name in progress(names, desc=f"prepare: checking {root.name}", enabled=show_progress):
+        decoded = decode_image(images[name])
+        height, width = decoded.pixels.shape[:2]
+        findings.add(name, decoded.notes)
         gt = gt_files[name] if gt_files is not None else None
         sparse = sparse_files[name] if sparse_files is not None else None
         if gt is not None:
-            _check_size(gt, read_gt(gt).shape, images[name], height, width)
+            mask = decode_gt(gt)
+            _check_size(gt, mask.pixels.shape, images[name], height, width)
+            findings.add(name, [*mask.notes, *mask_findings(mask.pixels)])
         if sparse is not None:
             labels = check_label_map(read_label_map(sparse), sparse)
             _check_size(sparse, labels.shape, images[name], height, width)
-        items.append(DatasetItem(name, images[name], gt, sparse, height, width))
-    return RealDataset(root=root, sparse_kind=sparse_kind, items=tuple(items))
+            findings.add(name, label_findings(labels))
+        items.append(DatasetItem(name, images[name], gt, sparse, height, width, converted=bool(decoded.notes)))
+    return RealDataset(root=root, sparse_kind=sparse_kind, items=tuple(items), findings=findings)

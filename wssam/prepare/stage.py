@@ -1,10 +1,13 @@
 """The ``prepare`` stage: turn every configured source (a real dataset folder or the embedded demo) into the
 layout the later stages read (:mod:`wssam.prepare.layout`): ``train/`` and ``test/<set>/``, each with its manifest.
 
-Real images are copied byte for byte (extension kept); masks are written as 0/255 PNG and sparse labels as S-COD
-0/1/2 PNG. Where a training set has GT but no sparse labels, they are simulated from GT (seeded per image).
-Everything is validated before anything is written, the whole output is built in a temporary sibling folder and
-renamed into place at the end, so an interrupted run leaves nothing that a rerun would trust.
+Real images are copied byte for byte (extension kept), except those that reading had to convert (EXIF
+orientation, 16-bit, CMYK: see :mod:`wssam.pixels`), which are written decoded as 8-bit RGB PNG; masks are written
+as 0/255 PNG and sparse labels as S-COD 0/1/2 PNG, so the prepared sets hold only plain files. Where a training set
+has GT but no sparse labels, they are simulated from GT (seeded per image). Everything is validated before
+anything is written, the whole output is built in a temporary sibling folder and renamed into place at the end, so
+an interrupted run leaves nothing that a rerun would trust. Conversions and empty or nearly empty labels are
+reported once per kind and dataset (:mod:`wssam.prepare.report`).
 """
 
 from __future__ import annotations
@@ -19,18 +22,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wssam.io import atomic_path, read_gt, read_label_map, staged_folder, write_png
+from wssam.cli import progress
+from wssam.io import atomic_path, read_gt, read_label_map, read_rgb, remove_temporaries, staged_folder, write_png
 from wssam.prepare.config import SYNTHETIC, PrepareConfig
 from wssam.prepare.datasets import RealDataset, scan_dataset
 from wssam.prepare.demo import demo_samples
 from wssam.prepare.layout import MANIFEST_NAME, gt_file, image_file, sparse_file, test_folder, train_folder
 from wssam.prepare.manifest import manifest_row, write_manifest
+from wssam.prepare.report import Findings, label_findings, mask_findings
 from wssam.prepare.simulate import simulate_sparse
 
 
 @dataclass(frozen=True)
 class DatasetSummary:
-    """What was prepared for one dataset (``role`` is ``train`` or ``test``)."""
+    """What was prepared for one dataset (``role`` is ``train`` or ``test``); ``warnings``: one line per kind of
+    conversion or empty label found (see :mod:`wssam.prepare.report`)."""
 
     name: str
     role: str
@@ -39,6 +45,7 @@ class DatasetSummary:
     usable: int
     sparse_kind: str
     sparse_source: str
+    warnings: tuple[str, ...] = ()
 
 
 def derive_seed(seed: int, *labels: str) -> int:
@@ -69,7 +76,9 @@ def _simulate(mask: np.ndarray, config: PrepareConfig, dataset: str, name: str) 
     )
 
 
-def _write_synthetic(folder: Path, config: PrepareConfig, dataset: str, train: bool) -> list[dict[str, Any]]:
+def _write_synthetic(
+    folder: Path, config: PrepareConfig, dataset: str, train: bool, findings: Findings, show_progress: bool
+) -> list[dict[str, Any]]:
     """Generate the demo set ``dataset`` into ``folder``; returns the manifest rows."""
     demo = config.synthetic
     count = demo.train_images if train else demo.test_images
@@ -82,9 +91,10 @@ def _write_synthetic(folder: Path, config: PrepareConfig, dataset: str, train: b
         prefix=dataset,
     )
     rows = []
-    for sample in samples:
+    for sample in progress(samples, desc=f"prepare: {dataset}", total=count, enabled=show_progress):
         write_png(folder / image_file(sample.name), sample.image)
         labels = _simulate(sample.mask, config, dataset, sample.name) if train else None
+        findings.add(sample.name, [*mask_findings(sample.mask), *(label_findings(labels) if train else [])])
         image = image_file(sample.name)
         rows.append(
             _write_labels(folder, config, sample.name, image, sample.mask.shape, sample.mask, labels, "simulated")
@@ -92,19 +102,29 @@ def _write_synthetic(folder: Path, config: PrepareConfig, dataset: str, train: b
     return rows
 
 
-def _write_real(folder: Path, config: PrepareConfig, dataset: str, data: RealDataset, train: bool) -> list[dict]:
-    """Copy the validated dataset ``data`` into ``folder`` (simulating sparse labels where needed); manifest rows."""
+def _write_real(
+    folder: Path, config: PrepareConfig, dataset: str, data: RealDataset, train: bool, show_progress: bool
+) -> list[dict]:
+    """Copy the validated dataset ``data`` into ``folder`` (simulating sparse labels where needed); manifest rows.
+
+    Images that reading converted are written decoded (8-bit RGB PNG), the others copied byte for byte."""
     rows = []
     origin = "given" if data.sparse_kind else "simulated"
-    for item in data.items:
-        image = image_file(item.name, item.image.suffix.lower())
-        with atomic_path(folder / image) as tmp:
-            shutil.copyfile(item.image, tmp)
+    for item in progress(data.items, desc=f"prepare: {dataset}", enabled=show_progress):
+        if item.converted:
+            image = image_file(item.name)
+            write_png(folder / image, read_rgb(item.image))
+        else:
+            image = image_file(item.name, item.image.suffix.lower())
+            with atomic_path(folder / image) as tmp:
+                shutil.copyfile(item.image, tmp)
         mask = read_gt(item.gt) if item.gt is not None else None
         labels = None
         if train:
             given = item.sparse is not None
             labels = read_label_map(item.sparse) if given else _simulate(mask, config, dataset, item.name)
+            if not given:
+                data.findings.add(item.name, label_findings(labels))
         size = (item.height, item.width)
         rows.append(_write_labels(folder, config, item.name, image, size, mask, labels, origin, data.sparse_kind))
     return rows
@@ -136,20 +156,27 @@ def _write_labels(
                         sparse_source=origin)  # fmt: skip
 
 
-def _summary(name: str, role: str, source: str, rows: list[dict[str, Any]]) -> DatasetSummary:
+def _summary(name: str, role: str, source: str, rows: list[dict[str, Any]], findings: Findings) -> DatasetSummary:
     first = rows[0] if rows else {"sparse_kind": "", "sparse_source": ""}
     usable = sum(bool(row["usable"]) for row in rows)
-    return DatasetSummary(name, role, source, len(rows), usable, first["sparse_kind"], first["sparse_source"])
+    warnings = tuple(findings.lines(name, len(rows)))
+    return DatasetSummary(name, role, source, len(rows), usable, first["sparse_kind"], first["sparse_source"], warnings)
 
 
 def prepare(
-    *, config: PrepareConfig, raw_dir: Path, output: Path, log: Callable[[str], None] = print
+    *,
+    config: PrepareConfig,
+    raw_dir: Path,
+    output: Path,
+    log: Callable[[str], None] = print,
+    show_progress: bool = True,
 ) -> list[DatasetSummary]:
     """Validate every source, then write the prepared train set and test sets into ``output`` atomically.
 
     Real sources are paths relative to the working directory (the project root). Returns one summary per dataset,
-    the training set first.
+    the training set first. ``show_progress``: progress bars on stderr.
     """
+    remove_temporaries(output)
     for line in source_warnings(config, Path(raw_dir)):
         log(line)
     jobs = [("train", "train", config.train.source)]
@@ -159,7 +186,10 @@ def prepare(
         data = None
         if source != SYNTHETIC:
             train = role == "train"
-            data = scan_dataset(Path(source), require_gt=not train, use_sparse=train, max_images=config.max_images)
+            data = scan_dataset(
+                Path(source), require_gt=not train, use_sparse=train, max_images=config.max_images,
+                show_progress=show_progress,
+            )  # fmt: skip
         scanned.append((name, role, source, data))
     summaries = []
     with staged_folder(Path(output)) as staging:
@@ -168,9 +198,11 @@ def prepare(
             folder = train_folder(staging) if train else test_folder(staging, name)
             folder.mkdir(parents=True)
             if data is None:
-                rows = _write_synthetic(folder, config, name, train)
+                findings = Findings()
+                rows = _write_synthetic(folder, config, name, train, findings, show_progress)
             else:
-                rows = _write_real(folder, config, name, data, train)
+                findings = data.findings
+                rows = _write_real(folder, config, name, data, train, show_progress)
             write_manifest(folder / MANIFEST_NAME, pd.DataFrame(rows))
-            summaries.append(_summary(name, role, source, rows))
+            summaries.append(_summary(name, role, source, rows, findings))
     return summaries

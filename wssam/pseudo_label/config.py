@@ -14,8 +14,10 @@ from wssam.config import Config, Device, Precision
 from wssam.io import InputError
 from wssam.pseudo_label.views import parse_view
 
-LABELERS = ("random_walker", "sam")
+LABELERS = ("random_walker", "sam", "folder")
 SAM_MODEL_TYPES = ("vit_h", "vit_l", "vit_b")
+#: binary: SAM's mask (logits > 0), as the paper averages them; soft: the sigmoid of SAM's logits
+SAM_OUTPUTS = ("binary", "soft")
 
 
 def _parses(name: str) -> str:
@@ -38,12 +40,15 @@ class PromptConfig(Config):
 
 
 class RandomWalkerConfig(Config):
-    """``pseudo_label.random_walker``: the weight-free labeler (:mod:`wssam.pseudo_label.labelers.random_walker`)."""
+    """``pseudo_label.random_walker``: the weight-free labeler (:mod:`wssam.pseudo_label.labelers.random_walker`).
+
+    ``max_side``: the walk's working size, pixels on the long side (larger images are walked shrunk to it)."""
 
     beta: float = Field(gt=0)
     border_background: bool
     mode: Literal["bf", "cg_j", "cg", "cg_mg"]
     tol: float = Field(gt=0)
+    max_side: int = Field(ge=16)
 
 
 class SamConfig(Config):
@@ -58,10 +63,18 @@ class SamConfig(Config):
     device: Device
     precision: Precision
     compile: bool
+    output: Literal[SAM_OUTPUTS]
+
+
+class FolderConfig(Config):
+    """``pseudo_label.folder``: ``masks`` is the folder of the maps, relative to the labeler's folder
+    ``data/labelers/folder/`` (``.``: that folder itself)."""
+
+    masks: str = Field(min_length=1)
 
 
 class PseudoLabelConfig(Config):
-    """The ``pseudo_label`` section: ``labeler`` names the section (``random_walker`` or ``sam``) that is used."""
+    """The ``pseudo_label`` section: ``labeler`` names the section (``random_walker``, ``sam`` or ``folder``) used."""
 
     labeler: Literal[LABELERS]
     seed: int = Field(ge=0)
@@ -69,6 +82,7 @@ class PseudoLabelConfig(Config):
     prompts: PromptConfig
     random_walker: RandomWalkerConfig
     sam: SamConfig
+    folder: FolderConfig
 
     @field_validator("views")
     @classmethod

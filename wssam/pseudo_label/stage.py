@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from wssam.io import InputError, read_label_map, read_rgb, staged_folder, write_probability
+from wssam.cli import progress as progress_bar
+from wssam.io import InputError, read_label_map, read_rgb, remove_temporaries, staged_folder, write_probability
 from wssam.labels import check_label_map
 from wssam.prepare.manifest import read_manifest
 from wssam.pseudo_label.config import PromptConfig, PseudoLabelConfig
 from wssam.pseudo_label.labelers import Labeler, build_labeler
 from wssam.pseudo_label.labelers.sam_setup import check_checkpoint
 from wssam.pseudo_label.layout import view_map_file
-from wssam.pseudo_label.prompts import Prompts, prompts_from_sparse, prompts_in_view
+from wssam.pseudo_label.prompts import Prompts, prompts_from_sparse
 from wssam.pseudo_label.views import View, parse_view
 
 
@@ -63,13 +63,6 @@ def load_example(row: Any, *, seed: int, config: PromptConfig) -> tuple[np.ndarr
     return image, prompts_from_sparse(sparse, kind=kind, name=row.name, seed=seed, config=config)
 
 
-def label_in_view(labeler: Labeler, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
-    """Run ``labeler`` on ``image`` and ``prompts`` (original frame) inside ``view``; return the probability map
-    ``float32`` (H, W) in [0, 1] brought back to the original frame and size."""
-    probability = labeler.label(view.apply_image(image), prompts_in_view(prompts, view))
-    return view.invert_map(probability, image.shape[:2])
-
-
 def pseudo_label(
     *,
     manifest: str | os.PathLike[str],
@@ -85,13 +78,15 @@ def pseudo_label(
     ``labeler_dir`` holds the labeler's own files (SAM: ``config.sam.checkpoint``). ``labeler`` overrides the one
     ``config`` names (tests inject a tiny SAM this way).
     """
+    remove_temporaries(output)
     parsed = check_inputs(config, view, labeler_dir)
     table = read_manifest(manifest, usable_only=True)
     labeler = labeler or build_labeler(config, labeler_dir)
+    labeler.check_images(table)
     start = time.perf_counter()
     rows = list(table.itertuples(index=False))
     with staged_folder(output) as staging:
-        for row in tqdm(rows, desc=f"pseudo_label {view}", unit="img", disable=not progress):
+        for row in progress_bar(rows, desc=f"pseudo_label {view}", enabled=progress):
             image, prompts = load_example(row, seed=config.seed, config=config.prompts)
-            write_probability(view_map_file(staging, row.name), label_in_view(labeler, image, prompts, parsed))
+            write_probability(view_map_file(staging, row.name), labeler.map_in_view(row.name, image, prompts, parsed))
     return ViewSummary(view=view, images=len(rows), output=Path(output), seconds=time.perf_counter() - start)

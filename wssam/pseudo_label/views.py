@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from wssam.io import InputError
-from wssam.labels import labelled_mask
+from wssam.labels import resize_label_map
 
 VIEW_GRAMMAR = "identity, or tokens joined by '_' from: hflip, vflip, rot90, rot180, rot270, scale<positive number>"
 _SCALE_TOKEN = re.compile(r"^scale(\d+(?:\.\d*)?|\.\d+)$")
@@ -86,21 +86,7 @@ class View:
         When shrinking, labelled pixels lost by nearest neighbour are written back at their transformed position
         (only onto unlabelled pixels), so no stroke or point disappears.
         """
-        oriented = self._orient(labels)
-        source = oriented.shape[:2]
-        target = self.view_size(labels.shape[:2])
-        if target == source:
-            return oriented
-        rows = _nearest_index(source[0], target[0])
-        cols = _nearest_index(source[1], target[1])
-        out = oriented[rows[:, None], cols[None, :]].copy()
-        if target[0] < source[0] or target[1] < source[1]:
-            ys, xs = np.nonzero(labelled_mask(oriented))
-            ty = np.clip(np.round((ys + 0.5) * target[0] / source[0] - 0.5).astype(int), 0, target[0] - 1)
-            tx = np.clip(np.round((xs + 0.5) * target[1] / source[1] - 0.5).astype(int), 0, target[1] - 1)
-            free = ~labelled_mask(out[ty, tx])
-            out[ty[free], tx[free]] = oriented[ys[free], xs[free]]
-        return out
+        return resize_label_map(self._orient(labels), self.view_size(labels.shape[:2]))
 
     def invert_map(self, probability: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """Probability map ``float32`` (H', W') in this view -> ``float32`` (H, W) = ``size`` in the original frame.
@@ -153,12 +139,6 @@ class View:
         corners = np.asarray(box, dtype=np.float64).reshape(2, 2)
         moved = self.apply_points(corners, size)
         return np.concatenate([moved.min(axis=0), moved.max(axis=0)]).astype(np.float32)
-
-
-def _nearest_index(source: int, target: int) -> np.ndarray:
-    """Source index of each target index for a pixel-centre nearest-neighbour resize of one axis."""
-    index = np.floor((np.arange(target) + 0.5) * source / target).astype(int)
-    return np.clip(index, 0, source - 1)
 
 
 def parse_view(name: str) -> View:

@@ -1,8 +1,8 @@
 """The layout of the ``score`` stage's output folder, shared by the stage that writes it and ``train`` that reads it.
 
 ``<scored>/labels/<name>.png`` (fused pseudo label), ``<scored>/weights/<name>.png`` (pixel weights),
-``<scored>/selection.csv`` (one row per image, with the ``kept`` flag) and ``<scored>/entropy_vs_iou.png`` (a plot,
-where the images have GT).
+``<scored>/selection.csv`` (one row per image, with the ``kept`` flag) and, where the images have GT,
+``<scored>/views.csv`` (each view's mean IoU).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 
 SELECTION_FILE = "selection.csv"
+VIEWS_FILE = "views.csv"
 LABELS_DIR = "labels"
 WEIGHTS_DIR = "weights"
-PLOT_FILE = "entropy_vs_iou.png"
 
 
 def label_path(scored_dir: str | os.PathLike[str], name: str) -> Path:

@@ -11,9 +11,9 @@ Outputs, in ``<output>/`` (written into a temporary sibling folder and renamed i
 - ``weights/<name>.png``: pixel weight 1 - H(p), 8-bit;
 - ``selection.csv``: name, mean_entropy, kept and, where GT exists, iou (fused map binarised at 0.5), mae, and
   ``iou_<view>`` per view;
-- ``entropy_vs_iou.png``: mean entropy against IoU, kept and discarded images coloured (only with GT).
+- ``views.csv`` (only with GT): view, mean_iou: each view's mean IoU over the images, beside the fused one.
 
-and a metrics JSON (see :func:`summarise`).
+and a metrics JSON of headline figures (see :func:`summarise`).
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from wssam.cli import progress as progress_bar
 from wssam.io import (
     InputError,
-    atomic_path,
     probability_to_uint8,
     read_gt,
     read_image_size,
     read_probability,
+    remove_temporaries,
     staged_folder,
     write_json,
     write_png,
@@ -43,7 +44,7 @@ from wssam.pseudo_label.layout import view_map_path
 from wssam.score.config import ScoreConfig
 from wssam.score.entropy import image_entropy, pixel_weights
 from wssam.score.fusion import fuse_views
-from wssam.score.layout import PLOT_FILE, SELECTION_FILE, label_path, weight_path
+from wssam.score.layout import SELECTION_FILE, VIEWS_FILE, label_path, weight_path
 from wssam.score.quality import binarise, iou, mae, rank_correlation
 from wssam.score.selection import select_images
 
@@ -91,20 +92,17 @@ def _mean_or_none(values: pd.Series) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def summarise(table: pd.DataFrame, views: Sequence[str], config: ScoreConfig) -> dict[str, Any]:
-    """The metrics of the pseudo labels, from the selection table.
+def summarise(table: pd.DataFrame, config: ScoreConfig) -> dict[str, Any]:
+    """The headline metrics of the pseudo labels, from the selection table (per view: :func:`view_quality`).
 
     Keys: images, kept, kept_fraction, selection (rule), tau (null under the fraction rule), mean_entropy,
-    mean_iou_all, mean_iou_kept, mean_mae_all, fused_iou (= mean_iou_all, beside view_iou for comparison),
-    view_iou ({view: mean IoU}), entropy_iou_spearman (expected negative) and entropy_error_spearman (rank
-    correlation of mean entropy with 1 - IoU; expected positive, the premise of entropy selection). The quality
-    keys are null where no image has GT.
+    mean_iou_all, mean_iou_kept, mean_mae_all and entropy_error_spearman (rank correlation of mean entropy with
+    1 - IoU; expected positive, the premise of entropy selection). The quality keys are null where no image has GT.
     """
     has_gt = "iou" in table.columns
     with_gt = table.dropna(subset=["iou"]) if has_gt else table.iloc[0:0]
     empty = pd.Series(dtype=float)
     kept = int(table["kept"].sum())
-    mean_iou_all = _mean_or_none(with_gt["iou"]) if has_gt else None
     return {
         "images": len(table),
         "kept": kept,
@@ -112,34 +110,19 @@ def summarise(table: pd.DataFrame, views: Sequence[str], config: ScoreConfig) ->
         "selection": config.selection,
         "tau": config.tau if config.selection == "tau" else None,
         "mean_entropy": float(table["mean_entropy"].mean()),
-        "mean_iou_all": mean_iou_all,
+        "mean_iou_all": _mean_or_none(with_gt["iou"]) if has_gt else None,
         "mean_iou_kept": _mean_or_none(with_gt.loc[with_gt["kept"], "iou"]) if has_gt else None,
         "mean_mae_all": _mean_or_none(with_gt["mae"] if has_gt else empty),
-        "fused_iou": mean_iou_all,
-        "view_iou": {v: _mean_or_none(with_gt[f"iou_{v}"]) if has_gt else None for v in views},
-        "entropy_iou_spearman": rank_correlation(with_gt["mean_entropy"], with_gt["iou"]) if has_gt else None,
         "entropy_error_spearman": (rank_correlation(with_gt["mean_entropy"], 1.0 - with_gt["iou"]) if has_gt else None),
     }
 
 
-def plot_entropy_vs_iou(table: pd.DataFrame, path: Path, tau: float | None) -> None:
-    """Scatter of mean entropy (x) against IoU (y), kept and discarded images coloured; written atomically."""
-    from matplotlib.figure import Figure  # imported here: only this optional plot needs matplotlib
-
-    figure = Figure(figsize=(5, 4), dpi=100)
-    axes = figure.add_subplot()
-    data = table.dropna(subset=["iou"])
-    for kept, colour, label in ((True, "tab:blue", "kept"), (False, "tab:red", "discarded")):
-        part = data[data["kept"] == kept]
-        axes.scatter(part["mean_entropy"], part["iou"], s=14, c=colour, label=f"{label} ({len(part)})")
-    if tau is not None:
-        axes.axvline(tau, color="grey", linestyle="--", linewidth=1, label=f"tau = {tau:g}")
-    axes.set_xlabel("mean pixel entropy of the fused pseudo label (bits)")
-    axes.set_ylabel("IoU with ground truth")
-    axes.legend(loc="lower left")
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
+def view_quality(table: pd.DataFrame, views: Sequence[str]) -> pd.DataFrame:
+    """Each view's mean IoU with GT over the images that have GT, and the fused map's (view ``fused``) last:
+    columns view, mean_iou. The selection table must have the ``iou`` and ``iou_<view>`` columns."""
+    with_gt = table.dropna(subset=["iou"])
+    rows = [{"view": v, "mean_iou": _mean_or_none(with_gt[f"iou_{v}"])} for v in views]
+    return pd.DataFrame([*rows, {"view": "fused", "mean_iou": _mean_or_none(with_gt["iou"])}])
 
 
 def score(
@@ -150,19 +133,20 @@ def score(
     config: ScoreConfig,
     output: str | os.PathLike[str],
     metrics: str | os.PathLike[str],
-    plot: bool = True,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Run the score stage; returns the metrics written to ``metrics`` (see :func:`summarise`).
 
     Every view map is checked (presence and size) before any is read. Under the tau rule, no kept image is an
-    InputError naming ``score.tau``.
+    InputError naming ``score.tau``. ``progress``: a progress bar on stderr.
     """
+    remove_temporaries(output, metrics)
     views_dir = Path(views_dir)
     table = read_manifest(manifest, usable_only=True)
     check_view_maps(table, views_dir, views)
     rows: list[dict[str, Any]] = []
     with staged_folder(output) as folder:
-        for entry in table.itertuples(index=False):
+        for entry in progress_bar(list(table.itertuples(index=False)), desc="score", enabled=progress):
             maps = [read_probability(view_map_path(views_dir, view, entry.name)) for view in views]
             gt = None
             if entry.gt is not None:
@@ -191,9 +175,8 @@ def score(
             )
         if "iou" in records.columns:
             records = records[["name", "mean_entropy", "kept", "iou", "mae", *[f"iou_{v}" for v in views]]]
-            if plot:
-                plot_entropy_vs_iou(records, folder / PLOT_FILE, config.tau if config.selection == "tau" else None)
+            write_table(folder / VIEWS_FILE, view_quality(records, views))
         write_table(folder / SELECTION_FILE, records)
-    summary = summarise(records, views, config)
+    summary = summarise(records, config)
     write_json(metrics, summary)
     return summary

@@ -6,7 +6,7 @@ the network's own part (:class:`~wssam.models.config.ModelConfig`) is stored on 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -22,7 +22,8 @@ class LossConfig(Config):
 
     ``deep_supervision``: one weight per network output, in the order of ``OUTPUT_NAMES`` (prior, p4 .. p1).
     ``ignore_band``: ``[]`` or ``[lo, hi]``: pseudo labels strictly inside the band get weight 0 (the released
-    code's rule, e.g. ``[0.3, 0.7]``).
+    code's rule, e.g. ``[0.3, 0.7]``). ``uncertainty_ramp``: ``whole_run`` (a cosine from 0 to 1 over the run) or
+    ``released_per_epoch`` (the released code's ramp, restarted at every epoch).
     """
 
     pseudo_weight: float = Field(ge=0)
@@ -31,6 +32,7 @@ class LossConfig(Config):
     deep_supervision: tuple[NonNegative, ...]
     entropy_weighting: bool
     ignore_band: tuple[Probability, ...]
+    uncertainty_ramp: Literal["whole_run", "released_per_epoch"]
 
     @field_validator("deep_supervision")
     @classmethod
@@ -47,17 +49,42 @@ class LossConfig(Config):
         return band
 
 
+FactorRange = Annotated[tuple[NonNegative, NonNegative], Field(description="[low, high], low <= high")]
+
+
 class AugmentConfig(Config):
-    """``train.augment``: one random geometry for image, pseudo label, weights and scribbles; colour on the image."""
+    """``train.augment``: one random geometry for image, pseudo label, weights and sparse labels; colour on the image,
+    noise on the pseudo label. The released code's values in brackets: hflip 0.5, rotation 0.2 within 15 degrees,
+    crop centred (up to 30 px off), brightness and contrast [0.5, 1.5], saturation [0, 2], sharpness [0, 3],
+    label noise 0.0015."""
 
     hflip: float = Field(ge=0, le=1)
-    crop_scale: float = Field(gt=0, le=1)
+    rotation_probability: float = Field(ge=0, le=1)
     rotation_degrees: float = Field(ge=0, le=180)
-    color_jitter: float = Field(ge=0, lt=1)
+    crop: Literal["random", "centred"]
+    crop_scale: float = Field(gt=0, le=1)
+    crop_border: int = Field(ge=0)
+    brightness: FactorRange
+    contrast: FactorRange
+    saturation: FactorRange
+    sharpness: FactorRange
+    label_noise: float = Field(ge=0, lt=1)
+
+    @field_validator("brightness", "contrast", "saturation", "sharpness")
+    @classmethod
+    def _ordered(cls, factors: tuple[float, float]) -> tuple[float, float]:
+        if factors[0] > factors[1]:
+            raise ValueError("must be [low, high] with low <= high")
+        return factors
 
 
 class TrainConfig(Config):
-    """The ``train`` section: the network (``model``) and the whole training recipe."""
+    """The ``train`` section: the network (``model``) and the whole training recipe.
+
+    ``lr_schedule``: ``cosine`` (from ``lr`` to ``min_lr`` over the run, step by step) or ``released_t40`` (the
+    released code's per-epoch cosine with a 40-epoch period). ``val_fraction`` 0: train on every kept image and keep
+    the last epoch (the paper's setting).
+    """
 
     model: ModelConfig
     seed: int = Field(ge=0)
@@ -66,6 +93,7 @@ class TrainConfig(Config):
     image_size: int
     lr: float = Field(gt=0)
     min_lr: float = Field(ge=0)
+    lr_schedule: Literal["cosine", "released_t40"]
     grad_clip: float = Field(ge=0)
     val_fraction: float = Field(ge=0, lt=1)
     precision: Precision

@@ -8,6 +8,7 @@ training loss with the uncertainty ramp fixed at 1 so that epochs compare.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -18,7 +19,7 @@ from wssam.models.config import FINAL_OUTPUT, OUTPUT_NAMES
 from wssam.train.config import TrainConfig
 from wssam.train.dataset import TrainingImages, epoch_batches
 from wssam.train.losses import pseudo_pixel_weight, total_loss
-from wssam.train.schedule import cosine_lr, uncertainty_ramp
+from wssam.train.schedule import cosine_lr, released_cosine_lr, released_epoch_ramp, uncertainty_ramp
 
 
 def batch_loss(
@@ -76,6 +77,20 @@ def train_step(
     return parts
 
 
+def learning_rate(config: TrainConfig, *, step: int, total_steps: int, epoch: int) -> float:
+    """The learning rate of global ``step`` (0-based) in 0-based ``epoch`` under ``config.lr_schedule``."""
+    if config.lr_schedule == "released_t40":
+        return released_cosine_lr(epoch, lr=config.lr, min_lr=config.min_lr)
+    return cosine_lr(step, total_steps, lr=config.lr, min_lr=config.min_lr)
+
+
+def uncertainty_weight(config: TrainConfig, *, step: int, total_steps: int, per_epoch: int) -> float:
+    """The ramp of the uncertainty-aware loss at global ``step`` under ``config.loss.uncertainty_ramp``."""
+    if config.loss.uncertainty_ramp == "released_per_epoch":
+        return released_epoch_ramp(step % per_epoch, per_epoch)
+    return uncertainty_ramp(step, total_steps)
+
+
 def steps_per_epoch(images: int, config: TrainConfig) -> int:
     """Optimisation steps in one epoch of ``images`` training images (a lone last image joins the batch before)."""
     return len(epoch_batches(images, config.batch_size, seed=config.seed, epoch=0))
@@ -91,22 +106,27 @@ def train_epoch(
     first_step: int,
     device: torch.device,
     bf16: bool,
+    batches: Callable[[list[list[int]]], Iterable[list[int]]] = iter,
 ) -> tuple[float, float, int]:
     """Train one epoch (0-based ``epoch``), the global step counter starting at ``first_step``.
 
     The learning rate and the uncertainty ramp follow the WHOLE run's progress (``config.epochs`` epochs), so they
-    never restart at an epoch boundary. Returns (mean training loss per image, last learning rate, steps taken).
+    never restart at an epoch boundary, unless ``config`` selects the released code's schedules. ``batches`` wraps
+    the epoch's list of batches (e.g. in a progress bar). Returns (mean training loss per image, last learning rate,
+    steps taken).
     """
     torch.manual_seed(config.seed * 100_003 + epoch)  # any randomness inside the network, exact on resume
     images.set_epoch(epoch)
-    total_steps = steps_per_epoch(len(images), config) * config.epochs
+    per_epoch = steps_per_epoch(len(images), config)
+    total_steps = per_epoch * config.epochs
     loss_sum, count, lr, step = 0.0, 0, config.lr, first_step
-    for indices in epoch_batches(len(images), config.batch_size, seed=config.seed, epoch=epoch):
+    for indices in batches(epoch_batches(len(images), config.batch_size, seed=config.seed, epoch=epoch)):
         batch = default_collate([images[i] for i in indices])
-        lr = cosine_lr(step, total_steps, lr=config.lr, min_lr=config.min_lr)
+        lr = learning_rate(config, step=step, total_steps=total_steps, epoch=epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        parts = train_step(model, optimizer, batch, config, uncertainty_ramp(step, total_steps), device, bf16)
+        ramp = uncertainty_weight(config, step=step, total_steps=total_steps, per_epoch=per_epoch)
+        parts = train_step(model, optimizer, batch, config, ramp, device, bf16)
         step += 1
         loss_sum += parts["total"] * len(indices)
         count += len(indices)

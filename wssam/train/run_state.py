@@ -5,19 +5,26 @@
 
 - both: ``train_config`` (:class:`~wssam.train.config.TrainConfig` as a dict), ``fingerprint`` (of the training
   data), ``epoch`` (1-based epoch of these weights), ``val_mae``, ``val_loss``;
-- ``last.pt`` only: ``optimizer``, and the :class:`RunState` under ``run``: ``step`` (optimisation steps done),
-  ``history`` (per-epoch metrics), ``best`` (the best epoch's scores), ``best_weights`` (its weights, or None when
-  the best epoch is the last one: then they are ``weights``), ``seconds`` (training time so far) and ``rng``
-  (torch, NumPy and Python generator states).
+- ``last.pt`` only: ``optimizer``, ``code`` (a fingerprint of the wssam sources that trained it), and the
+  :class:`RunState` under ``run``: ``step`` (optimisation steps done), ``history`` (per-epoch metrics), ``best``
+  (the best epoch's scores), ``best_weights`` (its weights, or None when the best epoch is the last one: then they
+  are ``weights``), ``seconds`` (training time so far) and ``rng`` (torch, NumPy and Python generator states).
+
+Resume (:func:`continues`) only continues an UNFINISHED run with the same config, training data and code; a
+finished run is trained again (``dvc repro --force`` retrains, and an edited loss reruns training). A ``last.pt``
+that cannot be read or restored is renamed aside (:func:`set_aside`) and training starts afresh.
 
 Metrics use 1-based epochs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +35,27 @@ from wssam.train.config import TrainConfig
 
 TRAIN_CONFIG_KEY = "train_config"
 RUN_KEY = "run"
+CODE_KEY = "code"
+#: the suffix of a ``last.pt`` set aside because it could not be read or restored
+SET_ASIDE_SUFFIX = ".unusable"
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the wssam package's Python sources (relative paths and bytes): training code that changed
+    between two runs makes ``last.pt`` a stranger's resume point."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def set_aside(path: str | os.PathLike[str]) -> Path:
+    """Rename an unusable resume point ``path`` to ``<path>.unusable`` (replacing an older one); returns the name."""
+    path = Path(path)
+    aside = path.with_name(path.name + SET_ASIDE_SUFFIX)
+    os.replace(path, aside)
+    return aside
 
 
 def seed_everything(seed: int) -> None:
@@ -102,7 +130,7 @@ class RunState:
     def last_checkpoint(
         self, config: TrainConfig, fingerprint: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer
     ) -> dict[str, Any]:
-        """The contents of ``last.pt``: the current weights, the optimiser and this state."""
+        """The contents of ``last.pt``: the current weights, the optimiser, the code's fingerprint and this state."""
         scores = {"epoch": self.epoch, **{k: self.history[-1][k] for k in ("val_mae", "val_loss")}}
         run = {
             "step": self.step,
@@ -113,7 +141,7 @@ class RunState:
             "rng": rng_states(),
         }
         return {**_checkpoint(config, model.state_dict(), scores, fingerprint), "optimizer": optimizer.state_dict(),
-                RUN_KEY: run}  # fmt: skip
+                CODE_KEY: code_fingerprint(), RUN_KEY: run}  # fmt: skip
 
     @classmethod
     def from_checkpoint(cls, state: dict[str, Any]) -> RunState:
@@ -130,9 +158,23 @@ class RunState:
         )
 
 
+def why_not_continued(state: dict[str, Any], config: TrainConfig, fingerprint: str) -> str | None:
+    """Why the ``last.pt`` contents ``state`` do not continue this run, or None when they do: an unfinished run
+    (fewer than ``config.epochs`` epochs) with the same config, training data and code."""
+    if state.get(TRAIN_CONFIG_KEY) != config.to_dict():
+        return "the train config changed"
+    if state.get("fingerprint") != fingerprint:
+        return "the training data changed"
+    if state.get(CODE_KEY) != code_fingerprint():
+        return "the code changed"
+    if int(state.get("epoch", 0)) >= config.epochs:
+        return "that run finished"
+    return None
+
+
 def continues(state: dict[str, Any], config: TrainConfig, fingerprint: str) -> bool:
-    """Whether the ``last.pt`` contents ``state`` continue this exact run: same config, same training data."""
-    return state.get(TRAIN_CONFIG_KEY) == config.to_dict() and state.get("fingerprint") == fingerprint
+    """Whether the ``last.pt`` contents ``state`` continue this run (see :func:`why_not_continued`)."""
+    return why_not_continued(state, config, fingerprint) is None
 
 
 def _checkpoint(

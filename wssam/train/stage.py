@@ -1,8 +1,10 @@
 """The ``train`` stage: the network trained on the kept images, with checkpoints, resume, logs and metrics.
 
-Resume: ``last.pt`` is written after every epoch. A later run with the same config and the same training data
-(fingerprint) continues from it; since the data order, augmentation and torch's generator are reseeded from
-(seed, epoch) at each epoch, the result equals an uninterrupted run.
+Resume: ``last.pt`` is written after every epoch. A later run of an UNFINISHED run with the same config, training
+data (fingerprint) and code continues from it; since the data order, augmentation and torch's generator are
+reseeded from (seed, epoch) at each epoch, the result equals an uninterrupted run. A finished run is trained again
+(``dvc repro --force`` retrains). A ``last.pt`` that cannot be read or restored is renamed aside with a warning
+and training starts afresh. The metrics hold no timings, so the same run gives the same files.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import torch
 from dvclive import Live
 from torch import nn
 
+from wssam.cli import figure, progress
 from wssam.devices import resolve_device, uses_bf16
-from wssam.io import write_json
+from wssam.io import InputError, remove_temporaries, write_json
 from wssam.models.builder import build_model, count_parameters_millions
 from wssam.models.checkpoint import read_checkpoint, save_checkpoint
 from wssam.models.config import ModelConfig
@@ -27,7 +30,7 @@ from wssam.train.config import TrainConfig
 from wssam.train.dataset import Record, TrainingImages, data_fingerprint, load_records, split_names
 from wssam.train.layout import best_checkpoint, last_checkpoint
 from wssam.train.loop import train_epoch, validate
-from wssam.train.run_state import RunState, continues, restore_rng_states, seed_everything
+from wssam.train.run_state import RunState, restore_rng_states, seed_everything, set_aside, why_not_continued
 
 ModelBuilder = Callable[[ModelConfig], nn.Module]
 
@@ -43,25 +46,30 @@ def train(
     build: ModelBuilder = build_model,
     device: torch.device | None = None,
     stop_after_epochs: int | None = None,
+    show_progress: bool = True,
 ) -> dict[str, Any]:
     """Train on the kept images, write ``model.pt``/``last.pt`` in ``output_dir``, dvclive logs, metrics JSON.
 
     ``device``: None = CUDA when there is a GPU, else the CPU. ``stop_after_epochs`` ends this call after that many
-    epochs in total (an interruption, for tests and for splitting a long run); the next call resumes. Returns the
-    metrics dict written to ``metrics_path``.
+    epochs in total (an interruption, for tests and for splitting a long run); the next call resumes.
+    ``show_progress``: a progress bar per epoch on stderr. Returns the metrics dict written to ``metrics_path``
+    (the training time is in ``seconds`` of the returned dict only).
     """
     started = time.perf_counter()
+    remove_temporaries(best_checkpoint(output_dir), last_checkpoint(output_dir), log_dir, metrics_path)
     device = device or resolve_device("auto")
     bf16 = uses_bf16(config.precision, device)
     records = load_records(manifest, scored_dir)
     fingerprint = data_fingerprint(records)
     train_set, val_set = _split(records, config)
 
-    seed_everything(config.seed)
-    model = build(config.model).to(device)
-    model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    state = _resume(last_checkpoint(output_dir), config, fingerprint, model, optimizer) if config.resume else None
+    model, optimizer = _fresh_start(config, build, device)
+    state = None
+    if config.resume:
+        state = _resume(last_checkpoint(output_dir), config, fingerprint, model, optimizer)
+        if state is _UNUSABLE:
+            model, optimizer = _fresh_start(config, build, device)
+            state = None
     state = state or RunState()
     seconds_before = state.seconds
 
@@ -70,9 +78,11 @@ def train(
         _log_epoch(live, entry)
     last_epoch = config.epochs if stop_after_epochs is None else min(config.epochs, stop_after_epochs)
     for epoch in range(state.epoch, last_epoch):
+        bar = _epoch_bar(f"train epoch {epoch + 1}/{config.epochs}", show_progress)
         train_loss, lr, steps = train_epoch(
-            model, optimizer, train_set, config, epoch=epoch, first_step=state.step, device=device, bf16=bf16
-        )
+            model, optimizer, train_set, config, epoch=epoch, first_step=state.step, device=device, bf16=bf16,
+            batches=bar,
+        )  # fmt: skip
         scores = validate(model, val_set, config, device, bf16)
         entry = {"epoch": epoch + 1, "train_loss": train_loss, **scores, "lr": lr}
         _log_epoch(live, entry)
@@ -81,17 +91,36 @@ def train(
         state.seconds = seconds_before + time.perf_counter() - started
         save_checkpoint(last_checkpoint(output_dir), state.last_checkpoint(config, fingerprint, model, optimizer))
         print(
-            f"epoch {epoch + 1}/{config.epochs}: train_loss {train_loss:.4f} val_loss {scores['val_loss']:.4f}"
-            f" val_mae {scores['val_mae']:.4f} lr {lr:.2e}"
+            f"epoch {epoch + 1}/{config.epochs}: train_loss {figure(train_loss)} val_loss {figure(scores['val_loss'])}"
+            f" val_mae {figure(scores['val_mae'])} lr {lr:.2e}"
         )
     live.end()
 
-    # written at every new best epoch; here only when resumed from a finished run whose model.pt was removed
+    # written at every new best epoch; here when a resumed run's best epoch came before the resume point and DVC had
+    # removed model.pt before running the stage
     if state.best_weights is not None and not best_checkpoint(output_dir).is_file():
         save_checkpoint(best_checkpoint(output_dir), state.best_checkpoint(config, fingerprint))
-    metrics = _summary(state, model, len(train_set), len(val_set), seconds_before + time.perf_counter() - started)
+    metrics = _summary(state, model, len(train_set), len(val_set))
     write_json(metrics_path, metrics)
-    return metrics
+    return {**metrics, "seconds": round(seconds_before + time.perf_counter() - started, 2)}
+
+
+_UNUSABLE = RunState(epoch=-1)  # _resume's answer for a resume point that was set aside
+
+
+def _fresh_start(
+    config: TrainConfig, build: ModelBuilder, device: torch.device
+) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """The seeded, untrained network in training mode and its optimiser."""
+    seed_everything(config.seed)
+    model = build(config.model).to(device)
+    model.train()
+    return model, torch.optim.Adam(model.parameters(), lr=config.lr)
+
+
+def _epoch_bar(desc: str, enabled: bool) -> Callable[[list], Any]:
+    """Wraps an epoch's batches in a progress bar (steps, rate, time left) that disappears when the epoch ends."""
+    return lambda batches: progress(batches, desc=desc, unit="batch", enabled=enabled, leave=False)
 
 
 def _split(records: list[Record], config: TrainConfig) -> tuple[TrainingImages, TrainingImages]:
@@ -106,23 +135,38 @@ def _split(records: list[Record], config: TrainConfig) -> tuple[TrainingImages, 
 def _resume(
     path: Path, config: TrainConfig, fingerprint: str, model: nn.Module, optimizer: torch.optim.Optimizer
 ) -> RunState | None:
-    """Load ``last.pt`` into ``model``, ``optimizer`` and the global generators when it continues this exact run
-    (same config and data); returns its run state, or None to start from scratch."""
+    """Load ``last.pt`` into ``model``, ``optimizer`` and the global generators when it continues this run (an
+    unfinished run, same config, data and code); returns its run state, None to start from scratch, or
+    ``_UNUSABLE`` when the file could not be read or restored (it is renamed aside with a warning)."""
     if not path.is_file():
         return None
-    saved = read_checkpoint(path, fix="delete it to start training afresh")
-    if not continues(saved, config, fingerprint):
-        print(f"{path}: config or training data changed; starting from scratch")
-        return None
-    model.load_state_dict(saved["weights"])
-    optimizer.load_state_dict(saved["optimizer"])
-    restore_rng_states(saved["run"]["rng"])
+    try:
+        saved = read_checkpoint(path, fix="renamed aside")
+        reason = why_not_continued(saved, config, fingerprint)
+        if reason is not None:
+            print(f"{path}: {reason}; training from scratch")
+            return None
+        model.load_state_dict(saved["weights"])
+        optimizer.load_state_dict(saved["optimizer"])
+        restore_rng_states(saved["run"]["rng"])
+        state = RunState.from_checkpoint(saved)
+    except InputError as error:
+        aside = set_aside(path)
+        print(f"warning: {error} ({aside.name}); training from scratch")
+        return _UNUSABLE
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        aside = set_aside(path)
+        print(f"warning: {path}: cannot restore the run from it ({detail}); renamed aside ({aside.name}); "
+              "training from scratch")  # fmt: skip
+        return _UNUSABLE
     print(f"resuming after epoch {saved['epoch']} of {config.epochs} from {path}")
-    return RunState.from_checkpoint(saved)
+    return state
 
 
-def _summary(state: RunState, model: nn.Module, train_images: int, val_images: int, seconds: float) -> dict[str, Any]:
-    """The training metrics: best epoch and its scores, last training loss, sizes, parameters, time."""
+def _summary(state: RunState, model: nn.Module, train_images: int, val_images: int) -> dict[str, Any]:
+    """The training metrics: best epoch and its scores, last training loss, sizes, parameters (no timings: the
+    same run writes the same file)."""
     return {
         "best_epoch": state.best["epoch"],
         "best_val_mae": _finite_or_none(state.best["val_mae"]),
@@ -132,7 +176,6 @@ def _summary(state: RunState, model: nn.Module, train_images: int, val_images: i
         "train_images": train_images,
         "val_images": val_images,
         "params_millions": round(count_parameters_millions(model), 4),
-        "seconds": round(seconds, 2),
     }
 
 

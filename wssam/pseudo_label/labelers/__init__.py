@@ -1,17 +1,19 @@
-"""Labelers turn an image plus prompts into a foreground probability map (see :mod:`.base`).
+"""Labelers give each training image a foreground map per view (see :mod:`.base`).
 
-:func:`build_labeler` picks one by ``pseudo_label.labeler``: ``random_walker`` (no weights) or ``sam`` (an official
-segment-anything checkpoint read from the labeler's folder). The SAM module, and with it torch, is imported only
-when chosen.
+:func:`build_labeler` picks one by ``pseudo_label.labeler``: ``random_walker`` (no weights), ``sam`` (an official
+segment-anything checkpoint read from the labeler's folder) or ``folder`` (maps made elsewhere, read by image name
+from the labeler's folder). The SAM module, and with it torch, is imported only when chosen.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from wssam.pseudo_label.config import PseudoLabelConfig
-from wssam.pseudo_label.labelers.base import Labeler
+from wssam.pseudo_label.labelers.base import Labeler, PromptLabeler
+from wssam.pseudo_label.labelers.folder import FolderLabeler
 from wssam.pseudo_label.labelers.random_walker import RandomWalkerLabeler
 
 
@@ -26,7 +28,9 @@ def build_labeler(
         from wssam.pseudo_label.labelers.sam import SamLabeler
 
         return SamLabeler.from_config(config.sam, labeler_dir, builder=sam_builder)
+    if config.labeler == "folder":
+        return FolderLabeler(Path(labeler_dir) / config.folder.masks)
     return RandomWalkerLabeler(config.random_walker)
 
 
-__all__ = ["Labeler", "build_labeler"]
+__all__ = ["Labeler", "PromptLabeler", "build_labeler"]

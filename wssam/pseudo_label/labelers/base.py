@@ -1,8 +1,11 @@
-"""The labeler interface: an expensive step once per image (and view), then cheap answers to prompts.
+"""The labeler interfaces.
 
-Shaped like segment-anything's ``SamPredictor``, but stateless: :meth:`Labeler.prepare` returns the per-image
-state (SAM: the image embedding) instead of keeping it inside the labeler, so a caller can never ask about one
-image with the state of another.
+A :class:`Labeler` gives, for one training image and one augmentation view, a foreground map in the image's
+original frame. Most labelers answer prompts (:class:`PromptLabeler`): an expensive step once per image (and view),
+then cheap answers to prompts, shaped like segment-anything's ``SamPredictor`` but stateless
+(:meth:`PromptLabeler.prepare` returns the per-image state, SAM's embedding, instead of keeping it, so a caller can
+never ask about one image with the state of another); they work inside the view, and :func:`label_in_view` brings
+their answer back. A labeler that reads maps made elsewhere (``folder``) answers by image name instead.
 """
 
 from __future__ import annotations
@@ -11,14 +14,29 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from wssam.pseudo_label.prompts import Prompts
+from wssam.pseudo_label.prompts import Prompts, prompts_in_view
+from wssam.pseudo_label.views import View
 
 
 class Labeler(ABC):
-    """Turns an image plus prompts (in the same frame) into a foreground probability map."""
+    """Gives each training image a foreground map ``float32`` (H, W) in [0, 1] per augmentation view."""
 
     name: str = "labeler"
+
+    def check_images(self, rows: pd.DataFrame) -> None:
+        """Check, before any work, that the labeler can answer for every manifest row (by default: it can)."""
+        del rows
+
+    @abstractmethod
+    def map_in_view(self, name: str, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
+        """The map of image ``name`` (RGB ``uint8`` (H, W, 3), prompts in its original frame) for ``view``, brought
+        back to the original frame: ``float32`` (H, W) in [0, 1]."""
+
+
+class PromptLabeler(Labeler):
+    """Turns an image plus prompts (in the same frame) into a foreground probability map, inside each view."""
 
     @abstractmethod
     def prepare(self, image: np.ndarray) -> Any:
@@ -32,6 +50,17 @@ class Labeler(ABC):
         """``predict(prepare(image), prompts)``, checked: shape (H, W), ``float32``, finite, in [0, 1]."""
         probability = self.predict(self.prepare(image), prompts)
         return checked_probability(probability, image.shape[:2], self.name)
+
+    def map_in_view(self, name: str, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
+        del name  # the answer depends on the image and the prompts only
+        return label_in_view(self, image, prompts, view)
+
+
+def label_in_view(labeler: PromptLabeler, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
+    """Run ``labeler`` on ``image`` and ``prompts`` (original frame) inside ``view``; return the probability map
+    ``float32`` (H, W) in [0, 1] brought back to the original frame and size."""
+    probability = labeler.label(view.apply_image(image), prompts_in_view(prompts, view))
+    return view.invert_map(probability, image.shape[:2])
 
 
 def checked_probability(probability: np.ndarray, size: tuple[int, int], source: str) -> np.ndarray:

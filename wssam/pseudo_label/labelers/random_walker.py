@@ -8,6 +8,12 @@ seeds, otherwise a single-class walk would be trivially foreground everywhere.
 The linear system is solved directly (skimage mode ``bf``) by default: on these weakly textured images the
 conjugate-gradient modes converge slowly (128 px: 0.5 s direct vs 4.5 s ``cg_j``; 256 px: 3.8 s vs 28 s, on 2
 cores) and the direct answer has no tolerance, so views agree up to rounding.
+
+Its cost grows faster than the pixel count (a sparse factorisation of one equation per pixel), so the walk runs at
+a bounded *working size*: an image whose long side exceeds ``max_side`` is shrunk to that long side (bilinear,
+antialiased), its seeds brought down by nearest neighbour with every stroke pixel put back (the label-map rule of
+:mod:`wssam.pseudo_label.views`), and the map brought back to full size bilinearly. Smaller images are walked as
+they are, so the demo's 128 px maps do not depend on it.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from skimage.segmentation import random_walker
 
 from wssam.labels import BACKGROUND, background_mask, foreground_mask, labelled_mask
 from wssam.pseudo_label.config import RandomWalkerConfig
-from wssam.pseudo_label.labelers.base import Labeler
-from wssam.pseudo_label.prompts import Prompts
+from wssam.pseudo_label.labelers.base import PromptLabeler, checked_probability
+from wssam.pseudo_label.prompts import Prompts, prompts_in_view
+from wssam.pseudo_label.views import View
 
 
 def seeds_with_border(sparse: np.ndarray, *, kind: str, border_background: bool) -> np.ndarray:
@@ -38,13 +45,32 @@ def seeds_with_border(sparse: np.ndarray, *, kind: str, border_background: bool)
     return seeds
 
 
-class RandomWalkerLabeler(Labeler):
-    """Random-walker probabilities from the dense sparse map (points are not used: the strokes are richer)."""
+def working_view(size: tuple[int, int], max_side: int) -> View | None:
+    """The shrinking :class:`View` that brings an image of ``size`` (H, W) to a long side of ``max_side`` pixels,
+    or None when it is not larger than that."""
+    long_side = max(size)
+    if long_side <= max_side:
+        return None
+    return View(name=f"working size {max_side} px", scale=max_side / long_side)
+
+
+class RandomWalkerLabeler(PromptLabeler):
+    """Random-walker probabilities from the dense sparse map (points are not used: the strokes are richer), at a
+    working size of at most ``config.max_side`` pixels on the long side."""
 
     name = "random_walker"
 
     def __init__(self, config: RandomWalkerConfig) -> None:
         self.config = config
+
+    def label(self, image: np.ndarray, prompts: Prompts) -> np.ndarray:
+        """Foreground probability ``float32`` (H, W) in [0, 1] for RGB ``uint8`` (H, W, 3) and its prompts, walked
+        at the working size (see the module docstring) and brought back to (H, W)."""
+        view = working_view(image.shape[:2], self.config.max_side)
+        if view is None:
+            return super().label(image, prompts)
+        small = super().label(view.apply_image(image), prompts_in_view(prompts, view))
+        return checked_probability(view.invert_map(small, image.shape[:2]), image.shape[:2], self.name)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """RGB ``uint8`` (H, W, 3) -> ``float64`` (H, W, 3) in [0, 1] (the walk's edge weights use it)."""

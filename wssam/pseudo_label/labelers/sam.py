@@ -1,5 +1,7 @@
 """The SAM labeler on the official segment-anything code: one image-encoder pass per image (and view), then the
-cheap prompt encoder and mask decoder for the prompts, keeping SAM's soft output (sigmoid of the mask logits).
+cheap prompt encoder and mask decoder for the prompts. Its answer is SAM's binary mask (logits > 0, the mask SAM
+returns: the paper's maps, whose average over the views measures the views' disagreement) or SAM's soft output
+(sigmoid of the logits), by ``pseudo_label.sam.output``.
 
 Weights are read by :func:`load_sam` with ``torch.load(..., weights_only=True)`` (no pickled code runs) and loaded
 strictly into a model built without weights, so a checkpoint for another model type is a one-line InputError.
@@ -26,8 +28,8 @@ from segment_anything.utils.transforms import ResizeLongestSide
 
 from wssam.devices import autocast, resolve_device, uses_bf16
 from wssam.io import InputError
-from wssam.pseudo_label.config import SamConfig
-from wssam.pseudo_label.labelers.base import Labeler
+from wssam.pseudo_label.config import SAM_OUTPUTS, SamConfig
+from wssam.pseudo_label.labelers.base import PromptLabeler
 from wssam.pseudo_label.labelers.sam_attention import cast_matmul_weights, use_fused_attention
 from wssam.pseudo_label.labelers.sam_compile import CompiledEncoder
 from wssam.pseudo_label.labelers.sam_setup import check_checkpoint, official_checkpoint
@@ -96,11 +98,12 @@ class SamEmbedding:
     original_size: tuple[int, int]
 
 
-class SamLabeler(Labeler):
+class SamLabeler(PromptLabeler):
     """Foreground probabilities from SAM given points (and an optional box), in the prepared image's frame.
 
     ``precision`` of the image encoder: ``auto`` = bf16 autocast where bf16 is native, else fp32; ``bf16`` = bf16
-    autocast everywhere (emulated bf16 is slow: for measurements); ``fp32``. ``fused_attention`` switches
+    autocast everywhere (emulated bf16 is slow: for measurements); ``fp32``. ``output``: ``binary`` (1 where the
+    logits are above SAM's mask threshold 0, else 0) or ``soft`` (sigmoid of the logits). ``fused_attention`` switches
     ``model``'s encoder attention to the fused kernel in place (see
     :func:`~wssam.pseudo_label.labelers.sam_attention.use_fused_attention`); under bf16 the encoder's linear and
     convolution weights are also cast to bf16 in place (what autocast would do at every forward), so ``model`` is
@@ -111,9 +114,12 @@ class SamLabeler(Labeler):
     name = "sam"
 
     def __init__(
-        self, model: Sam, *, precision: str, fused_attention: bool = True, compile_encoder: bool = False
+        self, model: Sam, *, precision: str, output: str, fused_attention: bool = True, compile_encoder: bool = False
     ) -> None:
+        if output not in SAM_OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(SAM_OUTPUTS)}, got {output!r}")
         self.bf16 = uses_bf16(precision, model.device)
+        self.binary = output == "binary"
         if fused_attention:
             use_fused_attention(model.image_encoder)
         if self.bf16:
@@ -131,7 +137,7 @@ class SamLabeler(Labeler):
         device = resolve_device(config.device, key="pseudo_label.sam.device")
         path = Path(labeler_dir) / config.checkpoint
         model = load_sam(config.model_type, path, builder=builder, device=device)
-        return cls(model, precision=config.precision, compile_encoder=config.compile)
+        return cls(model, precision=config.precision, output=config.output, compile_encoder=config.compile)
 
     def encoder_input(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         """``image`` uint8 (H, W, 3) RGB -> the encoder's input (1, 3, S, S) float (long side resized to S,
@@ -159,7 +165,8 @@ class SamLabeler(Labeler):
 
     @torch.inference_mode()
     def predict(self, state: SamEmbedding, prompts: Prompts) -> np.ndarray:
-        """Sigmoid of SAM's mask logits, ``float32`` (H, W) in [0, 1] at the prepared image's size.
+        """SAM's mask for ``prompts``, ``float32`` (H, W) at the prepared image's size: 0/1 (``binary``: logits above
+        SAM's mask threshold) or the sigmoid of the logits in [0, 1] (``soft``).
 
         One point without a box: three masks, keep the highest predicted IoU; otherwise a single mask.
         """
@@ -186,4 +193,6 @@ class SamLabeler(Labeler):
         )
         best = int(torch.argmax(iou[0]))
         logits = self.model.postprocess_masks(low_res[:, best : best + 1], state.input_size, state.original_size)
-        return torch.sigmoid(logits[0, 0]).float().cpu().numpy().astype(np.float32)
+        logits = logits[0, 0].float()
+        answer = (logits > self.model.mask_threshold).float() if self.binary else torch.sigmoid(logits)
+        return answer.cpu().numpy().astype(np.float32)

@@ -1,0 +1,106 @@
+"""The random walker's working size: a big image is walked at ``max_side`` pixels (long side) and its map brought
+back to full size, so it never dies with a MemoryError; images at or below that size are walked as they are."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from recipe import ROOT, recipe, write_params
+from sam_helpers import synthetic_example
+
+import wssam.pseudo_label.labelers.random_walker as random_walker_module
+from wssam.io import InputError, read_image_size
+from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.pseudo_label.labelers.random_walker import RandomWalkerLabeler, working_view
+from wssam.pseudo_label.prompts import prompts_from_sparse
+
+
+def _labeler(max_side: int) -> RandomWalkerLabeler:
+    config = recipe(PseudoLabelConfig, "pseudo_label", random_walker={"max_side": max_side})
+    return RandomWalkerLabeler(config.random_walker)
+
+
+def _prompts(sparse: np.ndarray, kind: str = "scribble"):
+    config = recipe(PseudoLabelConfig, "pseudo_label").prompts
+    return prompts_from_sparse(sparse, kind=kind, name="x", seed=0, config=config)
+
+
+def _upscaled(factor: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 48x80 synthetic scene and its scribbles, nearest-neighbour upscaled ``factor`` times, and the small image."""
+    image, sparse = synthetic_example(48, 80)
+    big = np.asarray(Image.fromarray(image).resize((80 * factor, 48 * factor), Image.Resampling.NEAREST))
+    return big, np.kron(sparse, np.ones((factor, factor), np.uint8)), image
+
+
+def test_images_within_the_working_size_are_walked_as_they_are() -> None:
+    """The demo's 128 px maps must not change: at or below max_side nothing is resized."""
+    image, sparse = synthetic_example(48, 80)
+    assert working_view((48, 80), 80) is None
+    assert np.array_equal(_labeler(80).label(image, _prompts(sparse)), _labeler(4096).label(image, _prompts(sparse)))
+
+
+def test_a_big_image_is_walked_at_the_working_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    big, sparse, _ = _upscaled(4)  # 192 x 320
+    walked: list[tuple[int, ...]] = []
+    real = random_walker_module.random_walker
+
+    def observed(data: np.ndarray, labels: np.ndarray, **options: object) -> np.ndarray:
+        walked.append(labels.shape)
+        return real(data, labels, **options)
+
+    monkeypatch.setattr(random_walker_module, "random_walker", observed)
+    probability = _labeler(80).label(big, _prompts(sparse))
+    assert walked == [(48, 80)], "the linear system has one equation per pixel of the working size"
+    assert probability.shape == big.shape[:2] and probability.dtype == np.float32
+    full = _labeler(320).label(big, _prompts(sparse))
+    agree = np.mean((probability >= 0.5) == (full >= 0.5))
+    assert agree >= 0.97, f"the shrunk walk agrees with the full-size one on {agree:.1%} of the pixels"
+
+
+def test_seeds_survive_the_shrink_and_keep_their_values() -> None:
+    """Single-pixel points would vanish under plain nearest neighbour; the put-back keeps each one."""
+    big, sparse, _ = _upscaled(6)
+    points = np.zeros_like(sparse)
+    points[100, 170] = 1  # inside the bright ellipse
+    points[20, 20] = 2
+    probability = _labeler(64).label(big, _prompts(points, kind="point"))
+    assert probability[100, 170] > 0.5 > probability[20, 20]
+
+
+@pytest.mark.parametrize("max_side", [0, 15])
+def test_the_working_size_has_a_floor(max_side: int) -> None:
+    with pytest.raises(InputError, match="pseudo_label.random_walker.max_side"):
+        recipe(PseudoLabelConfig, "pseudo_label", random_walker={"max_side": max_side})
+
+
+@pytest.mark.slow
+def test_an_8000_by_6000_photo_goes_through_prepare_and_labelling(tmp_path: Path) -> None:
+    """It used to pass prepare and die in pseudo_label with a numpy MemoryError traceback."""
+    height, width = 6000, 8000
+    root = tmp_path / "raw" / "big"
+    for folder in ("Imgs", "GT", "Scribble"):
+        (root / folder).mkdir(parents=True)
+    small, sparse = synthetic_example(60, 80)
+    Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR).save(root / "Imgs" / "big.jpg")
+    Image.fromarray(np.zeros((height, width), np.uint8)).save(root / "GT" / "big.png")
+    Image.fromarray(sparse).resize((width, height), Image.Resampling.NEAREST).save(root / "Scribble" / "big.png")
+    params = write_params(tmp_path / "params.yaml", prepare={"train": {"source": str(root)}, "synthetic": {
+        "image_size": 32, "train_images": 1, "test_images": 1}})  # fmt: skip
+    stage = [sys.executable, str(ROOT / "stages" / "prepare.py"), "--params", str(params), "--quiet"]
+    run = subprocess.run([*stage, "--raw-dir", str(tmp_path / "raw"), "--output", str(tmp_path / "prepared")],
+                         capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    stage = [sys.executable, str(ROOT / "stages" / "pseudo_label.py"), "--params", str(params), "--quiet"]
+    stage += ["--manifest", str(tmp_path / "prepared" / "train" / "manifest.csv"), "--view", "hflip"]
+    stage += ["--labeler-dir", str(tmp_path), "--output", str(tmp_path / "views" / "hflip")]
+    run = subprocess.run(stage, capture_output=True, text=True, timeout=900, check=False)
+    assert run.returncode == 0, run.stderr
+    assert read_image_size(tmp_path / "views" / "hflip" / "big.png") == (height, width)
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    assert peak_gib < 4, f"a stage peaked at {peak_gib:.1f} GiB"
