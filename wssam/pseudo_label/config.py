@@ -52,12 +52,17 @@ class RandomWalkerConfig(Config):
 
 
 class SamConfig(Config):
-    """``pseudo_label.sam``: an official segment-anything checkpoint and where and how to run it."""
+    """``pseudo_label.sam``: an official segment-anything checkpoint and where and how to run it.
+
+    ``compile``: run the image encoder through ``torch.compile`` (falls back to eager where that fails; see
+    :mod:`wssam.pseudo_label.labelers.sam_compile`).
+    """
 
     model_type: Literal[SAM_MODEL_TYPES]
     checkpoint: str = Field(min_length=1)
     device: Device
     precision: Precision
+    compile: bool
     output: Literal[SAM_OUTPUTS]
 
 
