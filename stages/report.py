@@ -29,12 +29,14 @@ def main(
     train_metrics: Annotated[Path, typer.Option(help="Training metrics JSON written by train.")],
     output: Annotated[Path, typer.Option(help="Report folder: index.html, plots/, galleries/.")],
     summary: Annotated[Path, typer.Option(help="Markdown summary file.")],
+    pseudo_label_scores: Annotated[Path, typer.Option(help="Metrics JSON: the fused pseudo labels scored against GT.")],
 ) -> None:
     """Write the run's report page and its Markdown summary."""
     result = report(
         params=params, prepared=prepared, views_dir=views_dir, scored_dir=scored_dir, train_log=train_log,
         predictions=predictions, evaluation=evaluation, test_metrics=test_metrics,
         pseudo_label_metrics=pseudo_label_metrics, train_metrics=train_metrics, output=output, summary=summary,
+        pseudo_label_scores=pseudo_label_scores,
     )  # fmt: skip
     print(f"report of {', '.join(result['test_sets'])} with {result['images']} figures: {output / 'index.html'}")
     print(f"wrote {summary}")

@@ -140,6 +140,8 @@ def test_the_report_shows_every_figure_offline(project: Path) -> None:
         smeasure = json.loads((project / "metrics" / "test" / f"{name}.json").read_text())["Smeasure"]
         assert f"| {name} | {smeasure:.4f} |" in summary
     assert "dvc_plots" not in {p.name for p in project.iterdir()}
+    scored = json.loads((project / "metrics" / "pseudo_labels_as_predictions.json").read_text())
+    assert set(scored) == set(METRIC_NAMES) and all(0 <= scored[name] <= 1 for name in METRIC_NAMES)
 
 
 CHROMIUM_FLAGS = [

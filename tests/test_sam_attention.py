@@ -1,4 +1,5 @@
-"""The fused attention gives segment-anything's own attention results, module by module and for a whole encoder."""
+"""The fused attention gives segment-anything's own attention results, module by module and for a whole encoder,
+in fp32 exactly (to 1e-5) and under bf16 autocast to bf16 rounding."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from functools import partial
 
 import pytest
 import torch
+import torch.nn.functional as F
 from sam_helpers import build_tiny_sam
 from segment_anything.modeling.image_encoder import Attention, Block
 
 from wssam.pseudo_label.labelers.sam_attention import (
+    cast_matmul_weights,
     fused_attention_forward,
     relative_position_bias,
     use_fused_attention,
@@ -83,3 +86,65 @@ def test_use_fused_attention_keeps_the_encoder_output(img_size: int) -> None:
     x = torch.randn(1, 3, img_size, img_size)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), stock(x), atol=1e-5, rtol=1e-5)
+
+
+def _randomised_encoder(img_size: int, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    encoder = build_tiny_sam(img_size).image_encoder
+    for block in encoder.blocks:
+        randomise_rel_pos(block.attn)
+    return encoder
+
+
+@pytest.mark.parametrize("img_size", [64, 80])
+def test_bf16_encoder_agrees_with_stock_bf16_autocast(img_size: int) -> None:
+    """Under bf16 autocast on a CPU, our encoder (explicit attention with the relative positions added inside the
+    first product, weights cast once) is as close to the exact fp32 result as segment-anything's own bf16 forward
+    is, and within bf16 rounding of it. A relative-position term in the wrong place moves outputs by tenths."""
+    stock = _randomised_encoder(img_size, seed=0)
+    ours = copy.deepcopy(stock)
+    use_fused_attention(ours)
+    cast_matmul_weights(ours)
+    x = torch.randn(1, 3, img_size, img_size)
+    with torch.inference_mode():
+        exact = stock(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            stock_bf16, ours_bf16 = stock(x).float(), ours(x).float()
+    stock_error = (stock_bf16 - exact).abs().mean()
+    assert (ours_bf16 - exact).abs().mean() <= 1.25 * stock_error
+    assert (ours_bf16 - stock_bf16).abs().mean() <= 1.5 * stock_error
+    assert (ours_bf16 - stock_bf16).abs().max() < 0.08
+
+
+def test_bf16_on_a_cpu_takes_the_explicit_products(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fused kernel is slower than whole-matrix products in bf16 on a CPU: it must not be called there, and
+    must be in fp32."""
+    encoder = _randomised_encoder(64, seed=1)
+    use_fused_attention(encoder)
+    calls: list[torch.dtype] = []
+    fused = F.scaled_dot_product_attention
+
+    def counting(q: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        calls.append(q.dtype)
+        return fused(q, *args, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", counting)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        encoder(x)
+    assert calls == []
+    with torch.inference_mode():
+        encoder(x)
+    assert calls == [torch.float32] * len(encoder.blocks)
+
+
+def test_casting_the_weights_once_changes_nothing_under_autocast() -> None:
+    """Autocast casts linear and convolution weights to bf16 at every call; casting them once gives the same bits."""
+    encoder = _randomised_encoder(80, seed=2)
+    cast = copy.deepcopy(encoder)
+    assert cast_matmul_weights(cast) == sum(isinstance(m, torch.nn.Linear | torch.nn.Conv2d) for m in cast.modules())
+    assert cast.blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert cast.blocks[0].norm1.weight.dtype == cast.pos_embed.dtype == torch.float32
+    x = torch.randn(1, 3, 80, 80)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(cast(x), encoder(x))

@@ -38,3 +38,31 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
 def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
     """bf16 autocast on ``device`` when ``bf16``, else a context that changes nothing."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+#: the x86 CPU flags of native bf16 arithmetic, as Linux's /proc/cpuinfo names them
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The first processor's flags in ``cpuinfo`` (Linux); an empty set where the file is absent or unreadable."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as lines:
+            for line in lines:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
+
+def describe_cpu_bf16() -> str:
+    """One phrase for reports: ``native (avx512_bf16)``, ``native (amx_bf16, avx512_bf16)`` or ``emulated (...)``;
+    where /proc/cpuinfo is unavailable, what PyTorch's oneDNN check says."""
+    flags = cpu_flags()
+    found = [flag for flag in BF16_CPU_FLAGS if flag in flags]
+    if found:
+        return f"native ({', '.join(found)})"
+    if flags:
+        return f"emulated (no {' or '.join(BF16_CPU_FLAGS)})"
+    return "native" if bf16_is_native(torch.device("cpu")) else "emulated"

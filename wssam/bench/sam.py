@@ -5,16 +5,21 @@ On the same random images and prompts, with one model of random weights (no down
 (a) ``encoder_s``: the bare image-encoder forward per image, as the labeler runs it (its precision, fused
     attention);
 (b) ``per_view_s``: this project's whole per-view work (view transform, prepare, predict, map back);
-(c) ``naive_s``: a naive loop per view: a fresh ``SamPredictor`` in fp32 with default settings
+(c) ``informed_s``: the loop a user who knows PyTorch writes: one ``SamPredictor`` on the stock model, its
+    ``set_image`` under bf16 autocast where the hardware has native bf16 (fp32 elsewhere), inference mode, in this
+    process (so with the same allocator as ours); timed view by view alternately with (b);
+(d) ``naive_s``: a naive loop per view: a fresh ``SamPredictor`` in fp32 with default settings
     (``set_image`` + ``predict`` with three masks, binary output), also mapped back, run in a child process with
     glibc's default allocator, as a plain user script runs.
 
-(a) and (b) run in this process, which restarts itself once with the allocator tunables the ``pseudo_label``
-stage sets (see :mod:`wssam.pseudo_label.labelers.sam_setup`). So that the speed-up can be read lever by lever, the
-naive loop also runs in this process (``naive_tuned_s``, same allocator as ours: ``speedup_same_allocator`` is what
-the fused attention and the single preprocessing give). The last line is
-``per_view_s=<b> encoder_s=<a> naive_s=<c> overhead=<b/a> speedup=<c/b>``, each time the median over its runs
-(a shared machine's hiccups move a mean, not a median).
+(a), (b) and (c) run in this process, which restarts itself once with the allocator tunables the ``pseudo_label``
+stage sets (see :mod:`wssam.pseudo_label.labelers.sam_setup`). So that the naive loop's gap can be read lever by
+lever, it also runs in this process (``naive_tuned_s``, same allocator as ours). The first line names the CPU's bf16
+capability and the thread count; the last line is ``per_view_s=<b> encoder_s=<a> naive_s=<d> overhead=<b/a>
+speedup=<d/b> informed_s=<c> vs_informed=<b/c>``, each time the median over its runs (a shared machine's hiccups
+move a mean, not a median). ``--compile`` runs our encoder through ``torch.compile`` (as
+``pseudo_label.sam.compile: true`` does; the compile happens in the warm-up, untimed). ``--profile`` prints where one
+view's time goes instead (see :mod:`wssam.bench.sam_profile`; eager only: a compiled encoder is one program).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import torch
 from segment_anything import SamPredictor, sam_model_registry
 from segment_anything.modeling import Sam
 
-from wssam.devices import bf16_is_native
+from wssam.devices import autocast, describe_cpu_bf16, uses_bf16
 from wssam.pseudo_label.config import SAM_MODEL_TYPES, PromptConfig
 from wssam.pseudo_label.labelers.base import label_in_view
 from wssam.pseudo_label.labelers.sam import SamLabeler
@@ -63,7 +68,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="auto",
         help="labeler encoder precision: auto = bf16 where the hardware has it (the labeler's default)",
     )
+    parser.add_argument(
+        "--informed-precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="the informed loop's set_image precision: auto = bf16 autocast where native (what that user does)",
+    )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="where one view's time goes, and the compute floor")
+    parser.add_argument(
+        "--compile", action="store_true", help="our encoder through torch.compile (pseudo_label.sam.compile)"
+    )
     return parser.parse_args(argv)
 
 
@@ -86,6 +101,20 @@ def naive_view(model: torch.nn.Module, image: np.ndarray, prompts: Prompts, view
     moved = prompts_in_view(prompts, view)
     predictor.set_image(view.apply_image(image))
     masks, scores, _ = predictor.predict(point_coords=moved.points, point_labels=moved.labels, box=moved.box)
+    return view.invert_map(masks[int(np.argmax(scores))].astype(np.float32), image.shape[:2])
+
+
+def informed_view(predictor: SamPredictor, bf16: bool, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
+    """The informed per-view loop: ``set_image`` under bf16 autocast when ``bf16`` (the encoder is the whole cost;
+    the decoder stays fp32, as ``predict`` returns numpy arrays), inference mode, SAM's mask-count rule, the mask
+    mapped back."""
+    moved = prompts_in_view(prompts, view)
+    with torch.inference_mode():
+        with autocast(predictor.device, bf16):
+            predictor.set_image(view.apply_image(image))
+        masks, scores, _ = predictor.predict(
+            point_coords=moved.points, point_labels=moved.labels, box=moved.box, multimask_output=moved.multimask
+        )
     return view.invert_map(masks[int(np.argmax(scores))].astype(np.float32), image.shape[:2])
 
 
@@ -137,37 +166,49 @@ def naive_times_default_allocator(argv: list[str]) -> list[float]:
 def main(argv: list[str]) -> None:
     reexec_with_allocator_tunables()
     args = parse_args(argv)
+    if args.profile and args.compile:
+        raise SystemExit("error: --profile times the eager encoder's parts; leave out --compile")
     model, examples, views = setup(args)
-    # the labeler switches its model's attention in place; the in-process naive loop keeps a stock copy
-    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision, output="binary")
+    # the labeler switches its model's attention in place; the informed and naive loops keep the stock model
+    labeler = SamLabeler(copy.deepcopy(model), precision=args.precision, output="binary", compile_encoder=args.compile)
+    informed_bf16 = uses_bf16(args.informed_precision, labeler.device)
     print(
-        f"{args.model_type} random weights, {torch.get_num_threads()} threads, encoder "
-        f"{'bf16 autocast' if labeler.bf16 else 'fp32'} (native bf16: {bf16_is_native(labeler.device)}), "
+        f"CPU bf16: {describe_cpu_bf16()}, {torch.get_num_threads()} threads; {args.model_type} random weights; "
+        f"encoder: ours {'bf16 autocast' if labeler.bf16 else 'fp32'}{', compiled' if args.compile else ''}, informed "
+        f"{'bf16 autocast' if informed_bf16 else 'fp32'}; "
         f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(default allocator)')}",
         flush=True,
     )
+    if args.profile:
+        from wssam.bench.sam_profile import print_profile
+
+        print_profile(labeler, model.image_encoder, *examples[0], views[0])
+        return
+    predictor = SamPredictor(model)
 
     def encoder(image: np.ndarray) -> float:
         return timed(labeler.encode, labeler.encoder_input(image)[0])[0]
 
-    encoder(examples[0][0])  # warm-up of the labeler's precision
-    encoder_times, view_times = [], []
+    encoder(examples[0][0])  # warm-up of the labeler's precision (and its compile)
+    informed_view(predictor, informed_bf16, *examples[0], views[0])  # and of the informed loop's
+    encoder_times, view_times, informed_times = [], [], []
     for image, prompts in examples:
         encoder_times.append(encoder(image))
         print(f"encoder {encoder_times[-1]:.2f} s", flush=True)
         for view in views:
-            seconds, _ = timed(label_in_view, labeler, image, prompts, view)
-            view_times.append(seconds)
-            print(f"view {view.name}: ours {seconds:.2f} s", flush=True)
+            view_times.append(timed(label_in_view, labeler, image, prompts, view)[0])
+            informed_times.append(timed(informed_view, predictor, informed_bf16, image, prompts, view)[0])
+            print(f"view {view.name}: ours {view_times[-1]:.2f} s, informed {informed_times[-1]:.2f} s", flush=True)
     tuned = naive_times(model, examples, views)
     print(f"naive loop, this process (tuned allocator): {' '.join(f'{t:.2f}' for t in tuned)} s", flush=True)
     default = naive_times_default_allocator(argv)
     print(f"naive loop, child process (default allocator): {' '.join(f'{t:.2f}' for t in default)} s", flush=True)
-    per_view, encoder_s, naive_s, naive_tuned_s = (
-        float(np.median(t)) for t in (view_times, encoder_times, default, tuned)
+    per_view, encoder_s, naive_s, naive_tuned_s, informed_s = (
+        float(np.median(t)) for t in (view_times, encoder_times, default, tuned, informed_times)
     )
     print(f"naive_tuned_s={naive_tuned_s:.3f} speedup_same_allocator={naive_tuned_s / per_view:.3f}")
     print(
-        f"per_view_s={per_view:.3f} encoder_s={encoder_s:.3f} naive_s={naive_s:.3f} "
-        f"overhead={per_view / encoder_s:.3f} speedup={naive_s / per_view:.3f}"
+        f"per_view_s={per_view:.4g} encoder_s={encoder_s:.4g} naive_s={naive_s:.4g} "
+        f"overhead={per_view / encoder_s:.3f} speedup={naive_s / per_view:.3f} "
+        f"informed_s={informed_s:.4g} vs_informed={per_view / informed_s:.3f}"
     )

@@ -5,12 +5,18 @@
 The training recipe (losses, clamp, learning rate) is the ``train`` section of ``--params`` (default params.yaml);
 the options above replace its network and sizes.
 
-Each (network, precision) pair runs in its own subprocess, so the peak memory of one does not hide another's:
-on a GPU ``torch.cuda.max_memory_allocated``, on the CPU the process's peak resident set size
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which includes the Python interpreter and torch, ~0.3-0.5 GiB).
-A step is the real training step: forward, the full loss with deep supervision, backward, gradient clamp, Adam.
-The last line reads ``wssam_img_s=... baseline_img_s=... bf16_speedup=...`` (fp32 throughputs; the speed-up is
-the WS-SAM network's bf16 over fp32).
+For each precision one subprocess builds both networks and times their steps in turn (one step of WS-SAM, one of
+the baseline, and again; medians), so that a change of the machine's load touches both alike: the ratio is measured
+side by side. Peak memory comes from one more subprocess per (network, precision), one step each, so the peak of
+one does not hide another's: on a GPU ``torch.cuda.max_memory_allocated``, on the CPU the process's peak resident
+set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which includes the Python interpreter and torch, ~0.3-0.5
+GiB). A step is the real training step: forward, the full loss with deep supervision, backward, gradient clamp,
+Adam.
+The last line reads ``wssam_img_s=... baseline_img_s=... bf16_speedup=... wssam_vs_baseline=...`` (fp32
+throughputs; the speed-up is the WS-SAM network's bf16 over fp32; ``wssam_vs_baseline`` is the fp32 step time of
+WS-SAM over the baseline's). ``--precisions fp32`` times fp32 only (the speed-up is then left out). ``--flops``
+prints where the work is instead: parameters and forward FLOPs per part of each network, and the whole step's FLOPs
+(see :mod:`wssam.bench.network_cost`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -30,7 +37,8 @@ from wssam.train.config import TrainConfig
 
 MODELS = ("wssam", "baseline")
 PRECISIONS = ("fp32", "bf16")
-_CHILD_FLAG = "--child"
+_TIME_FLAG = "--child-time"
+_MEMORY_FLAG = "--child-memory"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backbone", default="resnet50", choices=BACKBONE_NAMES)
     parser.add_argument("--width", type=int, default=128, help="channels after the backbone (paper: 128)")
     parser.add_argument("--params", default="params.yaml", help="parameter file whose train section is the recipe")
-    parser.add_argument(_CHILD_FLAG, nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS), help="timed precisions (both)"
+    )
+    parser.add_argument("--flops", action="store_true", help="count FLOPs per part instead of timing")
+    parser.add_argument(_TIME_FLAG, metavar="PRECISION", help=argparse.SUPPRESS)
+    parser.add_argument(_MEMORY_FLAG, nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
     return parser
 
 
@@ -53,14 +66,12 @@ def bench_config(args: argparse.Namespace, model_name: str, precision: str) -> T
     return recipe.replace(model=model, batch_size=args.batch, image_size=args.size, precision=precision)
 
 
-def measure(config: TrainConfig, *, warmup: int, steps: int) -> dict:
-    """Run ``warmup`` + ``steps`` training steps of ``config`` on random data; returns img_s, s_per_step, peak_mib."""
+def _prepared(config: TrainConfig) -> tuple:
+    """The network of ``config`` in training mode, its Adam optimizer, a batch of random data, device and bf16."""
     from wssam.devices import resolve_device, uses_bf16
     from wssam.models.builder import build_model
-    from wssam.train.loop import train_step
 
     device = resolve_device("auto")
-    bf16 = uses_bf16(config.precision, device)
     batch, size = config.batch_size, config.image_size
     torch.manual_seed(0)
     model = build_model(config.model).to(device).train()
@@ -72,62 +83,100 @@ def measure(config: TrainConfig, *, warmup: int, steps: int) -> dict:
         "weight": torch.rand_like(target),
         "sparse": torch.randint(0, 3, target.shape),
     }
-    elapsed = 0.0
-    for step in range(warmup + steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        train_step(model, optimizer, data, config, 0.5, device, bf16)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if step >= warmup:
-            elapsed += time.perf_counter() - started
+    return model, optimizer, data, config, device, uses_bf16(config.precision, device)
+
+
+def _timed_step(prepared: tuple) -> float:
+    """Seconds of one real training step (forward, full loss, backward, clamp, Adam) of a :func:`_prepared` set."""
+    from wssam.train.loop import train_step
+
+    model, optimizer, data, config, device, bf16 = prepared
     if device.type == "cuda":
-        peak_mib = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    return {
-        "img_s": batch * steps / elapsed,
-        "s_per_step": elapsed / steps,
-        "peak_mib": peak_mib,
-        "device": device.type,
-    }
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    train_step(model, optimizer, data, config, 0.5, device, bf16)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def time_alternately(configs: dict[str, TrainConfig], *, warmup: int, steps: int) -> dict[str, list[float]]:
+    """Seconds per step of each config's network, timed in turn step by step after ``warmup`` untimed steps each,
+    so that a change in the machine's load between them touches all the same way."""
+    prepared = {name: _prepared(config) for name, config in configs.items()}
+    for item in prepared.values():
+        for _ in range(warmup):
+            _timed_step(item)
+    times: dict[str, list[float]] = {name: [] for name in prepared}
+    for _ in range(steps):
+        for name, item in prepared.items():
+            times[name].append(_timed_step(item))
+    return times
+
+
+def peak_memory_mib(config: TrainConfig) -> float:
+    """Peak memory of one training step of ``config`` in a fresh process: on a GPU
+    ``torch.cuda.max_memory_allocated``, on the CPU the process's peak resident set size."""
+    prepared = _prepared(config)
+    _timed_step(prepared)
+    if prepared[4].type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _child(argv: list[str], *flag: str) -> dict:
+    """Run this module's ``main`` in a fresh interpreter with ``flag`` appended; its last line as JSON."""
+    command = [
+        sys.executable, "-c", "import sys; from wssam.bench.train import main; main(sys.argv[1:])", *argv, *flag,
+    ]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode:
+        raise SystemExit(f"error: {' '.join(flag)} failed:\n{completed.stderr[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str]) -> None:
-    """Benchmark every (network, precision) pair in a subprocess and print a table and a summary line."""
+    """Time the networks in turn for every precision in a subprocess each, measure their peak memory in one
+    subprocess each, and print a table and a summary line."""
     args = _parser().parse_args(argv)
-    if args.child:
-        model_name, precision = args.child
-        config = bench_config(args, model_name, precision)
-        print(json.dumps(measure(config, warmup=args.warmup, steps=args.steps)))
+    if args.child_time:
+        configs = {name: bench_config(args, name, args.child_time) for name in MODELS}
+        print(json.dumps(time_alternately(configs, warmup=args.warmup, steps=args.steps)))
+        return
+    if args.child_memory:
+        model_name, precision = args.child_memory
+        print(json.dumps({"peak_mib": peak_memory_mib(bench_config(args, model_name, precision))}))
         return
     try:
         check_input_side(args.size, "--size")
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
-    results = {}
-    print(f"training step, {args.backbone}, batch {args.batch}, {args.size}x{args.size}, {args.steps} timed steps")
-    print(f"{'network':<10}{'precision':<11}{'img/s':>8}{'s/step':>9}{'peak MiB':>10}  device")
-    for model_name in MODELS:
-        for precision in PRECISIONS:
-            command = [
-                sys.executable, "-c", "import sys; from wssam.bench.train import main; main(sys.argv[1:])",
-                *argv, _CHILD_FLAG, model_name, precision,
-            ]  # fmt: skip
-            completed = subprocess.run(command, capture_output=True, text=True, check=False)
-            if completed.returncode:
-                raise SystemExit(f"error: {model_name} {precision} failed:\n{completed.stderr[-2000:]}")
-            result = json.loads(completed.stdout.strip().splitlines()[-1])
-            results[model_name, precision] = result
-            print(
-                f"{model_name:<10}{precision:<11}{result['img_s']:>8.2f}{result['s_per_step']:>9.3f}"
-                f"{result['peak_mib']:>10.0f}  {result['device']}",
-                flush=True,
-            )
-    wssam, baseline = results["wssam", "fp32"]["img_s"], results["baseline", "fp32"]["img_s"]
-    speedup = results["wssam", "bf16"]["img_s"] / wssam
-    print(f"wssam_img_s={wssam:.3f} baseline_img_s={baseline:.3f} bf16_speedup={speedup:.2f}")
+    if args.flops:
+        from wssam.bench.network_cost import print_network_costs
+
+        print_network_costs([bench_config(args, name, "fp32") for name in MODELS])
+        return
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(
+        f"training step, {args.backbone}, batch {args.batch}, {args.size}x{args.size}, {args.steps} timed steps per "
+        f"network, in turn (medians); {torch.get_num_threads()} threads, {device}"
+    )
+    print(f"{'network':<10}{'precision':<11}{'img/s':>8}{'s/step':>9}{'peak MiB':>10}")
+    img_s = {}
+    for precision in args.precisions:
+        times = _child(argv, _TIME_FLAG, precision)
+        for model_name in MODELS:
+            seconds = statistics.median(times[model_name])
+            img_s[model_name, precision] = args.batch / seconds
+            peak = _child(argv, _MEMORY_FLAG, model_name, precision)["peak_mib"]
+            row = f"{model_name:<10}{precision:<11}{args.batch / seconds:>8.2f}{seconds:>9.3f}{peak:>10.0f}"
+            print(row, flush=True)
+    main_precision = "fp32" if "fp32" in args.precisions else args.precisions[0]
+    wssam, baseline = img_s["wssam", main_precision], img_s["baseline", main_precision]
+    figures = f"wssam_img_s={wssam:.3f} baseline_img_s={baseline:.3f} "
+    if len(args.precisions) == len(PRECISIONS):
+        figures += f"bf16_speedup={img_s['wssam', 'bf16'] / wssam:.2f} "
+    print(figures + f"wssam_vs_baseline={baseline / wssam:.3f}")
 
 
 if __name__ == "__main__":

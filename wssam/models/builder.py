@@ -28,7 +28,7 @@ TEXTURE_KERNELS = (3, 5, 7)
 GROUPING_SLOTS = (4, 2)
 GROUPING_ITERATIONS = 3
 #: residual channel-attention blocks per foreground / background stream of each decoder stage
-DECODER_BLOCKS = 2
+DECODER_BLOCKS = 1
 
 
 def count_parameters_millions(model: nn.Module) -> float:
@@ -36,12 +36,21 @@ def count_parameters_millions(model: nn.Module) -> float:
     return sum(p.numel() for p in model.parameters()) / 1e6
 
 
+def texture_branch_channels(width: int) -> int:
+    """Channels of each texture-enhancement branch of our network: the ``1 + len(TEXTURE_KERNELS)`` branches
+    share ``width`` (32 each at width 128), where the released code gives every branch the full width."""
+    return max(width // (1 + len(TEXTURE_KERNELS)), 1)
+
+
 def _build_wssam(config: ModelConfig) -> SegmentationNetwork:
     trunk = build_backbone(config.backbone, config.backbone_weights)
     width = config.width
     return WSSAMNet(
         backbone=trunk,
-        enhance=nn.ModuleList(TextureEnhance(c, width, TEXTURE_KERNELS) for c in trunk.channels),
+        enhance=nn.ModuleList(
+            TextureEnhance(c, width, TEXTURE_KERNELS, branch_channels=texture_branch_channels(width))
+            for c in trunk.channels
+        ),
         grouping=MultiScaleFeatureGrouping(width, GROUPING_SLOTS, GROUPING_ITERATIONS)
         if config.grouping
         else nn.Identity(),

@@ -64,12 +64,16 @@ class RandomWalkerConfig(Config):
 class SamConfig(Config):
     """``pseudo_label.sam``: an official segment-anything checkpoint and where and how to run it.
 
-    ``batch_size``: images of a view encoded in one pass (a GPU gains from several; a CPU does not)."""
+    ``compile``: run the image encoder through ``torch.compile`` (falls back to eager where that fails; see
+    :mod:`wssam.pseudo_label.labelers.sam_compile`). ``batch_size``: images of a view encoded in one pass (a GPU
+    gains from several; a CPU does not).
+    """
 
     model_type: Literal[SAM_MODEL_TYPES]
     checkpoint: str = Field(min_length=1)
     device: Device
     precision: Precision
+    compile: bool
     output: Literal[SAM_OUTPUTS]
     batch_size: int = Field(ge=1)
 

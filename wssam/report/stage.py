@@ -17,8 +17,9 @@ import pandas as pd
 
 from wssam.config import load_section
 from wssam.evaluate.layout import curves_file, metrics_file, per_image_file
-from wssam.evaluate.metrics import METRIC_NAMES
-from wssam.io import read_gt, read_json, read_label_map, read_probability, read_rgb, read_table, write_text
+from wssam.evaluate.metrics import METRIC_NAMES, aggregate
+from wssam.evaluate.stage import measure_pair
+from wssam.io import read_gt, read_json, read_label_map, read_probability, read_rgb, read_table, write_json, write_text
 from wssam.predict.layout import prediction_file
 from wssam.prepare.config import PrepareConfig
 from wssam.prepare.layout import MANIFEST_NAME, test_folder, train_folder
@@ -54,8 +55,14 @@ def report(
     train_metrics: str | os.PathLike[str],
     output: str | os.PathLike[str],
     summary: str | os.PathLike[str],
+    pseudo_label_scores: str | os.PathLike[str],
 ) -> dict[str, Any]:
-    """Write the report; returns the number of plots and galleries and the test sets reported."""
+    """Write the report; returns the number of plots and galleries and the test sets reported.
+
+    ``pseudo_label_scores``: a metrics JSON of the fused pseudo labels scored as predictions against the GT of the
+    training images that have one (the toolbox metrics; all null without GT), the ablation's "pseudo labels alone"
+    row.
+    """
     config = load_section(ReportConfig, "report", params)
     test_sets = list(load_section(PrepareConfig, "prepare", params).test_sets)
     views = load_section(PseudoLabelConfig, "pseudo_label", params).views
@@ -73,6 +80,12 @@ def report(
          for row in metrics_rows(name, read_json(metrics_file(test_metrics, name)), published(supervision, name))],
     )  # fmt: skip
     content.tables["Pseudo labels"] = _key_value_table(read_json(pseudo_label_metrics))
+    as_predictions = score_pseudo_labels(train_rows, Path(scored_dir))
+    write_json(pseudo_label_scores, as_predictions)
+    content.tables["Fused pseudo labels scored as predictions (training images with GT)"] = (
+        ["pseudo labels", *METRIC_NAMES],
+        [["fused", *(as_predictions[m] for m in METRIC_NAMES)]],
+    )
     content.tables["Training"] = _key_value_table(read_json(train_metrics))
 
     plots_dir, galleries_dir = output / PLOTS_DIR, output / GALLERIES_DIR
@@ -87,6 +100,15 @@ def report(
     write_text(output / PAGE_FILE, render_html(content))
     write_text(summary, render_markdown(content))
     return {"images": len(content.images), "test_sets": test_sets}
+
+
+def score_pseudo_labels(rows: pd.DataFrame, scored_dir: Path) -> dict[str, float | None]:
+    """The toolbox metrics of the fused pseudo labels of ``rows`` (usable training images) against their GT, as
+    ``evaluate`` scores predictions; every value None when no image has GT."""
+    pairs = [(label_path(scored_dir, row.name), row.gt) for row in rows.itertuples(index=False) if row.gt is not None]
+    if not pairs:
+        return dict.fromkeys(METRIC_NAMES)
+    return aggregate([measure_pair(label, gt)[0] for label, gt in pairs])
 
 
 def _key_value_table(values: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:

@@ -5,10 +5,12 @@ returns: the paper's maps, whose average over the views measures the views' disa
 
 Weights are read by :func:`load_sam` with ``torch.load(..., weights_only=True)`` (no pickled code runs) and loaded
 strictly into a model built without weights, so a checkpoint for another model type is a one-line InputError.
-The image encoder's attention runs through PyTorch's fused kernel (:mod:`wssam.labelers.sam_attention`, the same
-maths without the 0.8 GB attention matrices), and under bf16 autocast where the hardware has bf16 arithmetic (CUDA,
-or a CPU with AVX512-BF16/AMX); elsewhere emulated bf16 is many times slower than fp32, so fp32 is used. The decoder
-runs in fp32.
+The image encoder runs under bf16 autocast where the hardware has bf16 arithmetic (CUDA, or a CPU with
+AVX512-BF16/AMX); elsewhere emulated bf16 is many times slower than fp32, so fp32 is used. Its attention runs
+through PyTorch's fused kernel in fp32 and on CUDA, and by whole-matrix products with the relative positions added
+inside the first one under bf16 on a CPU (:mod:`wssam.pseudo_label.labelers.sam_attention`: the same maths, the
+faster route for each case); optionally the whole encoder is compiled
+(:mod:`wssam.pseudo_label.labelers.sam_compile`). The decoder runs in fp32.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from wssam.devices import autocast, resolve_device, uses_bf16
 from wssam.io import InputError
 from wssam.pseudo_label.config import SAM_OUTPUTS, SamConfig
 from wssam.pseudo_label.labelers.base import Example, PromptLabeler, checked_probability
-from wssam.pseudo_label.labelers.sam_attention import use_fused_attention
+from wssam.pseudo_label.labelers.sam_attention import cast_matmul_weights, use_fused_attention
+from wssam.pseudo_label.labelers.sam_compile import CompiledEncoder
 from wssam.pseudo_label.labelers.sam_setup import check_checkpoint, official_checkpoint
 from wssam.pseudo_label.prompts import Prompts, prompts_in_view
 from wssam.pseudo_label.views import View
@@ -103,14 +106,24 @@ class SamLabeler(PromptLabeler):
     autocast everywhere (emulated bf16 is slow: for measurements); ``fp32``. ``output``: ``binary`` (1 where the
     logits are above SAM's mask threshold 0, else 0) or ``soft`` (sigmoid of the logits). ``fused_attention`` switches
     ``model``'s encoder attention to the fused kernel in place (see
-    :func:`~wssam.pseudo_label.labelers.sam_attention.use_fused_attention`).
+    :func:`~wssam.pseudo_label.labelers.sam_attention.use_fused_attention`); under bf16 the encoder's linear and
+    convolution weights are also cast to bf16 in place (what autocast would do at every forward), so ``model`` is
+    the labeler's from then on. ``compile_encoder``: the encoder through ``torch.compile``, eager where that fails
+    (:class:`~wssam.pseudo_label.labelers.sam_compile.CompiledEncoder`).
     """
 
     name = "sam"
     libraries = ("numpy", "pillow", "torch", "segment-anything")
 
     def __init__(
-        self, model: Sam, *, precision: str, output: str, fused_attention: bool = True, batch_size: int = 1
+        self,
+        model: Sam,
+        *,
+        precision: str,
+        output: str,
+        fused_attention: bool = True,
+        batch_size: int = 1,
+        compile_encoder: bool = False,
     ) -> None:
         if output not in SAM_OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(SAM_OUTPUTS)}, got {output!r}")
@@ -121,7 +134,10 @@ class SamLabeler(PromptLabeler):
         self.binary = output == "binary"
         if fused_attention:
             use_fused_attention(model.image_encoder)
+        if self.bf16:
+            cast_matmul_weights(model.image_encoder)
         self.model = model.eval()
+        self.encoder = CompiledEncoder(model.image_encoder) if compile_encoder else model.image_encoder
         self.device = model.device
         self.transform = ResizeLongestSide(model.image_encoder.img_size)
 
@@ -133,7 +149,13 @@ class SamLabeler(PromptLabeler):
         device = resolve_device(config.device, key="pseudo_label.sam.device")
         path = Path(labeler_dir) / config.checkpoint
         model = load_sam(config.model_type, path, builder=builder, device=device)
-        return cls(model, precision=config.precision, output=config.output, batch_size=config.batch_size)
+        return cls(
+            model,
+            precision=config.precision,
+            output=config.output,
+            batch_size=config.batch_size,
+            compile_encoder=config.compile,
+        )
 
     def resolved(self) -> dict[str, str | bool]:
         """The device the maps are computed on (a GPU by its name) and whether the encoder runs in bf16."""
@@ -153,7 +175,7 @@ class SamLabeler(PromptLabeler):
     def encode(self, tensor: torch.Tensor) -> torch.Tensor:
         """The image encoder at the labeler's precision: (B, 3, S, S) -> float32 features (B, C, S/16, S/16)."""
         with autocast(self.device, self.bf16):
-            return self.model.image_encoder(tensor).float()
+            return self.encoder(tensor).float()
 
     def prepare(self, image: np.ndarray) -> SamEmbedding:
         """Resize the long side to the encoder size, normalise, pad, and run the image encoder once."""
