@@ -20,6 +20,7 @@ from wssam.score.layout import SELECTION_FILE, label_path, weight_path
 from wssam.train import run_state
 from wssam.train.config import TrainConfig
 from wssam.train.dataset import TrainingImages, epoch_batches, load_records, split_names
+from wssam.train.ema import WeightAverage
 from wssam.train.loop import batch_loss, train_epoch
 from wssam.train.run_state import why_not_continued
 from wssam.train.stage import train
@@ -102,10 +103,34 @@ def test_train_writes_checkpoints_logs_and_metrics(tmp_path: Path, monkeypatch: 
     assert TrainConfig.model_validate(best["train_config"]) == tiny_config(epochs=1)
     assert best["model_config"] == tiny_config().model.to_dict() and best["input_size"] == SIZE
     last = read_checkpoint(tmp_path / "run" / "model" / "last.pt")
-    assert {"optimizer", "run", "fingerprint", "weights"} <= set(last)
+    assert {"optimizer", "run", "fingerprint", "weights", "ema"} <= set(last)
     assert {"step", "rng", "history", "best", "best_weights", "seconds"} == set(last["run"])
     assert (tmp_path / "run" / "log" / "metrics.json").is_file()
     assert not (tmp_path / "dvc.yaml").exists()
+
+
+def test_the_kept_network_is_the_moving_average_of_the_weights_and_buffers() -> None:
+    """decay 0.9: the first update copies the weights, each later one moves the average a tenth of the way; batch
+    norm's running statistics are averaged too; decay 0 keeps the trained network itself."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    average = WeightAverage(model, 0.9)
+    history = []
+    for _ in range(3):
+        with torch.no_grad():
+            for tensor in (*model.parameters(), model[1].running_mean):
+                tensor.add_(torch.randn_like(tensor))
+        history.append({k: v.clone() for k, v in model.state_dict().items()})
+        average.update()
+    kept = average.network.state_dict()
+    for key in ("0.weight", "0.bias", "1.weight", "1.running_mean"):
+        expected = 0.9 * (0.9 * history[0][key] + 0.1 * history[1][key]) + 0.1 * history[2][key]
+        torch.testing.assert_close(kept[key], expected)
+    assert not torch.equal(kept["0.weight"], model.state_dict()["0.weight"])
+    resumed = WeightAverage(model, 0.9)
+    resumed.restore(average.state())
+    assert all(torch.equal(v, resumed.network.state_dict()[k]) for k, v in kept.items())
+    assert WeightAverage(model, 0.0).network is model
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:

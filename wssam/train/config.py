@@ -82,8 +82,9 @@ class TrainConfig(Config):
     """The ``train`` section: the network (``model``) and the whole training recipe.
 
     ``lr_schedule``: ``cosine`` (from ``lr`` to ``min_lr`` over the run, step by step) or ``released_t40`` (the
-    released code's per-epoch cosine with a 40-epoch period). ``val_fraction`` 0: train on every kept image and keep
-    the last epoch (the paper's setting).
+    released code's per-epoch cosine with a 40-epoch period). ``ema_decay``: the weights validated and kept are an
+    exponential moving average of the trained ones (:mod:`wssam.train.ema`; 0: the trained ones).
+    ``val_fraction`` 0: train on every kept image and keep the last epoch (the paper's setting).
     """
 
     model: ModelConfig
@@ -95,6 +96,7 @@ class TrainConfig(Config):
     min_lr: float = Field(ge=0)
     lr_schedule: Literal["cosine", "released_t40"]
     grad_clip: float = Field(ge=0)
+    ema_decay: float = Field(ge=0, lt=1)
     val_fraction: float = Field(ge=0, lt=1)
     precision: Precision
     resume: bool

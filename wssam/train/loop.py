@@ -145,6 +145,7 @@ def train_epoch(
     batches: Callable[[Iterable[dict[str, torch.Tensor]]], Iterable[dict[str, torch.Tensor]]] = iter,
     world: World | None = None,
     loader_workers: int = 0,
+    after_step: Callable[[], None] = lambda: None,
 ) -> tuple[float, float, int]:
     """Train one epoch (0-based ``epoch``), the global step counter starting at ``first_step``.
 
@@ -152,7 +153,8 @@ def train_epoch(
     never restart at an epoch boundary, unless ``config`` selects the released code's schedules. ``batches`` wraps
     the epoch's batches (e.g. in a progress bar). ``world``: this process's place under DDP (``model`` is then
     the DDP-wrapped network; see the module docstring); ``loader_workers``: processes reading and augmenting
-    images. Returns (mean training loss per image over the whole epoch, last learning rate, steps taken).
+    images; ``after_step`` runs after every optimisation step (e.g. the weight average's update). Returns (mean
+    training loss per image over the whole epoch, last learning rate, steps taken).
     """
     world = world or World()
     torch.manual_seed(config.seed * 100_003 + epoch)  # any randomness inside the network, exact on resume
@@ -172,6 +174,7 @@ def train_epoch(
         ramp = uncertainty_weight(config, step=step, total_steps=total_steps, per_epoch=per_epoch)
         whole = _whole_batch(batch, len(whole_batch), world, device) if world.size > 1 else None
         parts = train_step(model, optimizer, batch, config, ramp, device, bf16, whole, world.size)
+        after_step()
         step += 1
         loss_sum += parts["total"] * len(whole_batch)
         count += len(whole_batch)

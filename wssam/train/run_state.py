@@ -6,7 +6,8 @@
 - both: ``train_config`` (:class:`~wssam.train.config.TrainConfig` as a dict), ``fingerprint`` (of the training
   data), ``epoch`` (1-based epoch of these weights), ``val_mae``, ``val_loss``;
 - ``last.pt`` only: ``optimizer``, ``code`` (a fingerprint of the wssam sources that trained it), ``processes``
-  (how many DDP processes trained it: the batch-norm statistics depend on it), and the
+  (how many DDP processes trained it: the batch-norm statistics depend on it), ``ema`` (the weight average's state,
+  :mod:`wssam.train.ema`; None without one), and the
   :class:`RunState` under ``run``: ``step`` (optimisation steps done), ``history`` (per-epoch metrics), ``best``
   (the best epoch's scores), ``best_weights`` (its weights, or None when the best epoch is the last one: then they
   are ``weights``), ``seconds`` (training time so far) and ``rng`` (torch, NumPy and Python generator states).
@@ -33,6 +34,7 @@ import torch
 
 from wssam.models.checkpoint import WEIGHTS_KEY, model_entries
 from wssam.train.config import TrainConfig
+from wssam.train.ema import EMA_KEY
 
 TRAIN_CONFIG_KEY = "train_config"
 RUN_KEY = "run"
@@ -136,20 +138,23 @@ class RunState:
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
         processes: int = 1,
+        average: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The contents of ``last.pt``: the current weights, the optimiser, the code's fingerprint, the number of
-        ``processes`` that trained it and this state."""
+        ``processes`` that trained it, this state and the weight ``average``'s state (``ema``; None: no average,
+        the kept weights are the trained ones)."""
         scores = {"epoch": self.epoch, **{k: self.history[-1][k] for k in ("val_mae", "val_loss")}}
         run = {
             "step": self.step,
             "history": self.history,
             "best": self.best,
-            "best_weights": None if self.best["epoch"] == self.epoch else self.best_weights,
+            # the best epoch's weights are the current ones when it is this epoch and no average is kept
+            "best_weights": None if self.best["epoch"] == self.epoch and average is None else self.best_weights,
             "seconds": self.seconds,
             "rng": rng_states(),
         }
         return {**_checkpoint(config, model.state_dict(), scores, fingerprint), "optimizer": optimizer.state_dict(),
-                CODE_KEY: code_fingerprint(), PROCESSES_KEY: processes, RUN_KEY: run}  # fmt: skip
+                CODE_KEY: code_fingerprint(), PROCESSES_KEY: processes, RUN_KEY: run, EMA_KEY: average}  # fmt: skip
 
     @classmethod
     def from_checkpoint(cls, state: dict[str, Any]) -> RunState:

@@ -34,6 +34,7 @@ from wssam.models.checkpoint import read_checkpoint, save_checkpoint
 from wssam.models.config import ModelConfig
 from wssam.train.config import TrainConfig
 from wssam.train.dataset import Record, TrainingImages, data_fingerprint, load_records, split_names
+from wssam.train.ema import EMA_KEY, WeightAverage
 from wssam.train.layout import best_checkpoint, last_checkpoint
 from wssam.train.loop import train_epoch, validate
 from wssam.train.parallel import backend, check_batch_per_process, distributed, training_device
@@ -95,12 +96,12 @@ def _train(
     train_set, val_set = _split(records, config)
     check_batch_per_process(config.batch_size, len(train_set), world)
 
-    model, optimizer = _fresh_start(config, build, device)
+    model, optimizer, average = _fresh_start(config, build, device)
     state = None
     if config.resume:
-        resumed = _resume(last_checkpoint(output_dir), config, fingerprint, world, model, optimizer)
+        resumed = _resume(last_checkpoint(output_dir), config, fingerprint, world, model, optimizer, average)
         if resumed is _UNUSABLE:
-            model, optimizer = _fresh_start(config, build, device)
+            model, optimizer, average = _fresh_start(config, build, device)
         else:
             state = resumed
     state = state or RunState()
@@ -115,18 +116,19 @@ def _train(
         bar = _epoch_bar(f"train epoch {epoch + 1}/{config.epochs}", show_progress and world.is_main)
         train_loss, lr, steps = train_epoch(
             trained, optimizer, train_set, config, epoch=epoch, first_step=state.step, device=device, bf16=bf16,
-            batches=bar, world=world, loader_workers=loader_workers,
+            batches=bar, world=world, loader_workers=loader_workers, after_step=average.update,
         )  # fmt: skip
         if not world.is_main:
             state.epoch, state.step = epoch + 1, state.step + steps
             continue
-        scores = validate(model, val_set, config, device, bf16)
+        scores = validate(average.network, val_set, config, device, bf16)
         entry = {"epoch": epoch + 1, "train_loss": train_loss, **scores, "lr": lr}
         _log_epoch(live, entry)
-        if state.finish_epoch(entry, model.state_dict(), steps=steps, has_validation=len(val_set) > 0):
+        if state.finish_epoch(entry, average.network.state_dict(), steps=steps, has_validation=len(val_set) > 0):
             save_checkpoint(best_checkpoint(output_dir), state.best_checkpoint(config, fingerprint))
         state.seconds = seconds_before + time.perf_counter() - started
-        last = state.last_checkpoint(config, fingerprint, model, optimizer, processes=world.size)
+        last = state.last_checkpoint(config, fingerprint, model, optimizer, processes=world.size,
+                                     average=average.state())  # fmt: skip
         save_checkpoint(last_checkpoint(output_dir), last)
         print(
             f"epoch {epoch + 1}/{config.epochs}: train_loss {figure(train_loss)} val_loss {figure(scores['val_loss'])}"
@@ -152,12 +154,12 @@ _UNUSABLE = RunState(epoch=-1)  # _resume's answer for a resume point that was s
 
 def _fresh_start(
     config: TrainConfig, build: ModelBuilder, device: torch.device
-) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """The seeded, untrained network in training mode and its optimiser."""
+) -> tuple[nn.Module, torch.optim.Optimizer, WeightAverage]:
+    """The seeded, untrained network in training mode, its optimiser and its weight average."""
     seed_everything(config.seed)
     model = build(config.model).to(device)
     model.train()
-    return model, torch.optim.Adam(model.parameters(), lr=config.lr)
+    return model, torch.optim.Adam(model.parameters(), lr=config.lr), WeightAverage(model, config.ema_decay)
 
 
 def _epoch_bar(desc: str, enabled: bool) -> Callable[[list], Any]:
@@ -181,20 +183,21 @@ def _resume(
     world: World,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
+    average: WeightAverage,
 ) -> RunState | None:
     """Rank 0 decides whether ``last.pt`` continues this run and loads it (:func:`_load_resume_point`); the other
     processes follow its decision. Returns the run state, None to start from scratch, or ``_UNUSABLE`` when the
     file could not be used (then the caller starts afresh from a new network)."""
-    state = _load_resume_point(path, config, fingerprint, world.size, model, optimizer) if world.is_main else None
+    state = (
+        _load_resume_point(path, config, fingerprint, world.size, model, optimizer, average) if world.is_main else None
+    )
     decision = from_main(world, "none" if state is None else "unusable" if state is _UNUSABLE else "resume")
     if world.is_main or decision == "none":
         return state
     if decision == "unusable":
         return _UNUSABLE
     saved = read_checkpoint(path, fix="renamed aside")
-    model.load_state_dict(saved["weights"])
-    optimizer.load_state_dict(saved["optimizer"])
-    restore_rng_states(saved["run"]["rng"])
+    _restore(saved, model, optimizer, average)
     return RunState.from_checkpoint(saved)
 
 
@@ -205,6 +208,7 @@ def _load_resume_point(
     processes: int,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
+    average: WeightAverage,
 ) -> RunState | None:
     """Load ``last.pt`` into ``model``, ``optimizer`` and the global generators when it continues this run (an
     unfinished run, same config, data, code and process count); returns its run state, None to start from scratch,
@@ -217,9 +221,7 @@ def _load_resume_point(
         if reason is not None:
             print(f"{path}: {reason}; training from scratch")
             return None
-        model.load_state_dict(saved["weights"])
-        optimizer.load_state_dict(saved["optimizer"])
-        restore_rng_states(saved["run"]["rng"])
+        _restore(saved, model, optimizer, average)
         state = RunState.from_checkpoint(saved)
     except InputError as error:
         aside = set_aside(path)
@@ -233,6 +235,14 @@ def _load_resume_point(
         return _UNUSABLE
     print(f"resuming after epoch {saved['epoch']} of {config.epochs} from {path}")
     return state
+
+
+def _restore(saved: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, average: WeightAverage) -> None:
+    """Load a ``last.pt``'s weights, optimiser state, weight average and global generator states."""
+    model.load_state_dict(saved["weights"])
+    optimizer.load_state_dict(saved["optimizer"])
+    average.restore(saved.get(EMA_KEY))
+    restore_rng_states(saved["run"]["rng"])
 
 
 def _summary(state: RunState, model: nn.Module, train_images: int, val_images: int) -> dict[str, Any]:
