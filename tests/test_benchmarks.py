@@ -1,4 +1,4 @@
-"""Smoke runs of both benchmarks on tiny configurations, so they cannot drift from the code they measure.
+"""Smoke runs of the benchmarks on tiny configurations, so they cannot drift from the code they measure.
 
 The figures of such runs mean nothing; the checks are that each benchmark runs the current code end to end and
 ends with its documented summary line.
@@ -80,3 +80,12 @@ def test_bench_train_flops_add_up_per_part() -> None:
     figures = _figures(lines[-1])
     ratio = figures["wssam_step_gflop"] / figures["baseline_step_gflop"]
     assert figures["flop_ratio"] == pytest.approx(ratio, rel=0.01)
+
+
+def test_bench_scale_runs_on_a_tiny_set() -> None:
+    """One view of 3 small images, 1 then 2 processes (torchrun, CPU), a rerun, 1 added image: the counts are exact
+    (the maps of 2 processes equal 1 process's, or the benchmark fails), the speeds only positive."""
+    figures = _bench("scale", "--images", "3", "--added", "1", "--width", "64", "--height", "48", "--views", "hflip")
+    assert set(figures) == {"images", "one_proc_img_s", "two_proc_img_s", "scaling", "rerun_reused", "added_labelled"}
+    assert figures["images"] == 3 and figures["rerun_reused"] == 1.0 and figures["added_labelled"] == 1
+    assert all(math.isfinite(value) and value > 0 for value in figures.values())

@@ -15,10 +15,11 @@ from recipe import ROOT, recipe, write_params
 from sam_helpers import synthetic_example
 
 import wssam.pseudo_label.labelers.random_walker as random_walker_module
-from wssam.io import InputError, read_image_size
+from wssam.io import InputError, probability_to_uint8, read_image_size
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.pseudo_label.labelers.random_walker import RandomWalkerLabeler, working_view
 from wssam.pseudo_label.prompts import prompts_from_sparse
+from wssam.pseudo_label.views import parse_view
 
 
 def _labeler(max_side: int) -> RandomWalkerLabeler:
@@ -99,8 +100,34 @@ def test_an_8000_by_6000_photo_goes_through_prepare_and_labelling(tmp_path: Path
     stage = [sys.executable, str(ROOT / "stages" / "pseudo_label.py"), "--params", str(params), "--quiet"]
     stage += ["--manifest", str(tmp_path / "prepared" / "train" / "manifest.csv"), "--view", "hflip"]
     stage += ["--labeler-dir", str(tmp_path), "--output", str(tmp_path / "views" / "hflip")]
+    stage += ["--cache-dir", str(tmp_path / "cache")]
     run = subprocess.run(stage, capture_output=True, text=True, timeout=900, check=False)
     assert run.returncode == 0, run.stderr
     assert read_image_size(tmp_path / "views" / "hflip" / "big.png") == (height, width)
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     assert peak_gib < 4, f"a stage peaked at {peak_gib:.1f} GiB"
+
+
+FLIPS_AND_TURNS = ("identity", "rot90", "rot180", "rot270", "hflip", "hflip_rot90", "hflip_rot180", "hflip_rot270")
+
+
+@pytest.mark.parametrize("factor", [1, 4])
+def test_flip_and_rotation_views_are_one_map_and_the_half_size_view_another(
+    factor: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why params.yaml's default views are identity and scale0.5: the walk is equivariant to flips and quarter turns,
+    so their 8 views give one map bit for bit, walked as it is (factor 1) or at the working size (factor 4: a view
+    taken before the shrink would resample each rotation differently). The half-size view of a big image is walked
+    at half the working size, not shrunk to the working size like identity (which would make it the same map)."""
+    big, sparse, _ = _upscaled(factor)  # 48 x 80 or 192 x 320, walked at 48 x 80
+    labeler, prompts = _labeler(80), _prompts(sparse)
+    maps = {name: probability_to_uint8(labeler.map_in_view("x", big, prompts, parse_view(name)))
+            for name in FLIPS_AND_TURNS}  # fmt: skip
+    assert all(np.array_equal(maps[name], maps["identity"]) for name in FLIPS_AND_TURNS)
+    walked: list[tuple[int, ...]] = []
+    real = random_walker_module.random_walker
+    monkeypatch.setattr(random_walker_module, "random_walker", lambda data, labels, **options: walked.append(
+        labels.shape) or real(data, labels, **options))  # fmt: skip
+    half = probability_to_uint8(labeler.map_in_view("x", big, prompts, parse_view("scale0.5")))
+    assert walked == [(24, 40)] and half.shape == maps["identity"].shape
+    assert not np.array_equal(half, maps["identity"])

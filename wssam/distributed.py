@@ -119,16 +119,20 @@ def shared_staged_folder(world: World, target: str | os.PathLike[str]) -> Iterat
     """A staging folder for ``target`` that every process writes its part into (see :func:`wssam.io.staged_folder`):
     rank 0 makes it and tells the others where; when every process is done, rank 0 puts it in place.
 
-    An error in any process ends all of them (torchrun), and rank 0's staging folder is then removed.
+    No process leaves before the folder is in place: on several machines rank 0 need not run on the machine whose
+    DVC started the stage, and DVC hashes the output once its own processes end. An error in any process ends all
+    of them (torchrun), and rank 0's staging folder is then removed.
     """
     if world.is_main:
         with staged_folder(target) as staging:
             from_main(world, str(staging))
             yield staging
             barrier(world)
+        barrier(world)
     else:
         staging = Path(from_main(world, None))
         yield staging
+        barrier(world)
         barrier(world)
 
 

@@ -1,1 +1,1 @@
-"""Benchmarks, run as ``python -m wssam.bench sam|train [options]`` (each prints its figures on the last line)."""
+"""Benchmarks, run as ``python -m wssam.bench sam|train|scale [options]`` (each prints its figures on the last line)."""

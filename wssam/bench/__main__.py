@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "sam": "SAM labeler per view vs bare encoder vs a naive SamPredictor loop",
     "train": "segmentation network training step",
+    "scale": "pseudo_label with 1 and 2 processes (torchrun), then a rerun and added images (the cache)",
 }
 
 

@@ -241,7 +241,8 @@ def _label_view(
 
     if not world.is_main:
         _label(mine, rows, plan, staging=None, show=show, **label)
-        barrier(world)
+        barrier(world)  # all maps are in the cache
+        barrier(world)  # rank 0 has put the output in place: no process ends before that (see below)
         return ViewSummary(view_name, len(rows), len(plan.todo), len(rows) - len(plan.todo), Path(output),
                            time.perf_counter() - start, main=False)  # fmt: skip
     with staged_folder(output) as staging:
@@ -256,5 +257,6 @@ def _label_view(
         for i, row in enumerate(rows):
             if i not in written:
                 cache.copy_to(plan.keys[i], view_map_file(staging, row.name))
+    barrier(world)  # on several machines rank 0 may not run beside DVC: DVC's processes wait for the output
     seconds = time.perf_counter() - start
     return ViewSummary(view_name, len(rows), len(plan.todo), len(rows) - len(plan.todo), Path(output), seconds)

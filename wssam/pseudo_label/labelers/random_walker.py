@@ -14,6 +14,11 @@ a bounded *working size*: an image whose long side exceeds ``max_side`` is shrun
 antialiased), its seeds brought down by nearest neighbour with every stroke pixel put back (the label-map rule of
 :mod:`wssam.pseudo_label.views`), and the map brought back to full size bilinearly. Smaller images are walked as
 they are, so the demo's 128 px maps do not depend on it.
+
+In a view, the image is brought to the working size first and the view taken of that (a ``scale0.5`` view of a
+2000 px photo is walked at ``max_side / 2``, not shrunk to ``max_side`` like the ``identity`` view, which would make
+the two views one). The walk is equivariant to flips and quarter turns (its graph is the pixel grid, whose edges
+they map onto each other), so the 8 flip/rotation views at one scale give the same map bit for bit, at any size.
 """
 
 from __future__ import annotations
@@ -72,6 +77,22 @@ class RandomWalkerLabeler(PromptLabeler):
             return super().label(image, prompts)
         small = super().label(view.apply_image(image), prompts_in_view(prompts, view))
         return checked_probability(view.invert_map(small, image.shape[:2]), image.shape[:2], self.name)
+
+    def map_in_view(self, name: str, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
+        """The map of ``image`` (RGB ``uint8`` (H, W, 3), prompts in its frame) in ``view``, ``float32`` (H, W): the
+        view is taken of the image at its working size and walked as it is (a ``scale2`` view at twice
+        ``max_side`` at most), and the map brought back to (H, W)."""
+        del name  # the answer depends on the image and the prompts only
+        working = working_view(image.shape[:2], self.config.max_side)
+        if working is None:
+            return self._walk_in_view(image, prompts, view)
+        small = self._walk_in_view(working.apply_image(image), prompts_in_view(prompts, working), view)
+        return checked_probability(working.invert_map(small, image.shape[:2]), image.shape[:2], self.name)
+
+    def _walk_in_view(self, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
+        """``image`` and ``prompts`` moved into ``view``, walked at that size, the map brought back: (H, W)."""
+        probability = super().label(view.apply_image(image), prompts_in_view(prompts, view))
+        return view.invert_map(probability, image.shape[:2])
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """RGB ``uint8`` (H, W, 3) -> ``float64`` (H, W, 3) in [0, 1] (the walk's edge weights use it)."""

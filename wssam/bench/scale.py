@@ -1,0 +1,179 @@
+"""Scale benchmark of the labelling stage: ``python -m wssam.bench scale [--images 64] [--added 8] [--width 640]
+[--height 480] [--views identity,scale0.5]``.
+
+It generates a training set of real-sized demo-style images (camouflage-like textures, scribbles simulated from
+their ground truth; generation is not timed) and runs the real ``pseudo_label`` stage script on it with the
+weight-free random walker (so it needs no weights), one view after the other, as ``dvc repro`` would:
+
+1. with one process (``launcher.nproc_per_node: 1``), into an empty cache: ``one_proc_img_s``;
+2. with two processes (``launcher.nproc_per_node: 2``: the script relaunches itself under torchrun, CPU), into
+   another empty cache: ``two_proc_img_s``; its maps must be the bytes of the one-process run's;
+3. again with two processes, nothing changed: ``rerun_reused`` is the share of maps taken from the cache (1.0:
+   nothing is labelled twice);
+4. after adding ``--added`` images to the set: ``added_labelled``, the maps computed (``added`` x views: only the
+   new images are labelled).
+
+Throughputs are images labelled per second, one image in one view counting once (a map), over the wall time of the
+stage commands, process start and torchrun's rendezvous included. Each process uses the threads the launcher gives
+it (``OMP_NUM_THREADS`` is not passed on): one process all cores, two processes half each. The last line is
+``images=<n> one_proc_img_s=<x> two_proc_img_s=<y> scaling=<y/x> rerun_reused=<fraction> added_labelled=<k>``.
+The ``pseudo_label`` and ``launcher`` sections come from ``--params`` (default params.yaml), with the labeler, its
+views and the process count replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from wssam.config import read_params
+from wssam.io import write_png
+from wssam.launcher import THREADS_ENV
+from wssam.prepare.demo import demo_samples
+from wssam.prepare.layout import MANIFEST_NAME, image_file, sparse_file
+from wssam.prepare.manifest import manifest_row, write_manifest
+from wssam.prepare.simulate import simulate_scribbles
+from wssam.pseudo_label.views import parse_view
+
+STAGE_SCRIPT = Path(__file__).resolve().parents[2] / "stages" / "pseudo_label.py"
+SUMMARY = re.compile(r"^pseudo_label (?P<view>\S+): labelled=(?P<labelled>\d+) reused=(?P<reused>\d+) ", re.MULTILINE)
+STROKE_WIDTH = 3
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m wssam.bench scale", description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=64, help="images of the first set (default 64)")
+    parser.add_argument("--added", type=int, default=8, help="images added before the last run (default 8)")
+    parser.add_argument("--width", type=int, default=640, help="image width, pixels (default 640)")
+    parser.add_argument("--height", type=int, default=480, help="image height, pixels (default 480)")
+    parser.add_argument("--views", default="identity,scale0.5", help="comma-separated view names")
+    parser.add_argument("--params", default="params.yaml", help="parameter file (pseudo_label, launcher sections)")
+    parser.add_argument("--workdir", help="folder for the generated set, caches and outputs (default: a temporary one)")
+    args = parser.parse_args(argv)
+    if args.images < 1 or args.added < 0 or min(args.width, args.height) < 16:
+        parser.error("--images must be >= 1, --added >= 0, --width and --height >= 16")
+    args.views = [view.strip() for view in args.views.split(",") if view.strip()]
+    for view in args.views:
+        try:
+            parse_view(view)
+        except ValueError as error:
+            parser.error(str(error))
+    return args
+
+
+def write_training_set(folder: Path, count: int, *, width: int, height: int, seed: int = 0) -> Path:
+    """Demo-style images ``height`` x ``width`` (a window of a square demo image, placed over its objects) with
+    simulated scribbles, and their manifest; the first ``count`` images of the seed, so a larger ``count`` adds
+    images and changes none. Returns the manifest's path."""
+    rows = []
+    samples = demo_samples(count=count, image_size=max(width, height), two_object_fraction=0.25, seed=seed,
+                           prefix="scale")  # fmt: skip
+    for sample in samples:
+        rows_at, cols_at = np.nonzero(sample.mask)
+        top = int(np.clip(rows_at.mean() - height / 2, 0, sample.mask.shape[0] - height))
+        left = int(np.clip(cols_at.mean() - width / 2, 0, sample.mask.shape[1] - width))
+        window = (slice(top, top + height), slice(left, left + width))
+        image, mask = sample.image[window], sample.mask[window]
+        sparse = simulate_scribbles(mask, stroke_width=STROKE_WIDTH, seed=seed)
+        row = manifest_row(name=sample.name, image=image_file(sample.name), size=mask.shape,
+                           sparse=sparse_file(sample.name, "scribble"), labels=sparse, sparse_kind="scribble",
+                           sparse_source="simulated")  # fmt: skip
+        write_png(folder / row["image"], image)
+        write_png(folder / row["sparse"], sparse)
+        rows.append(row)
+    manifest = folder / MANIFEST_NAME
+    write_manifest(manifest, pd.DataFrame(rows))
+    return manifest
+
+
+def write_bench_params(path: Path, source: str, *, views: list[str], processes: int) -> Path:
+    """``source``'s ``pseudo_label`` and ``launcher`` sections with the random walker, ``views`` and ``processes``
+    processes on this machine."""
+    params = read_params(source)
+    labelling: dict[str, Any] = {**params["pseudo_label"], "labeler": "random_walker", "views": views}
+    launcher = {**params["launcher"], "nproc_per_node": processes, "nnodes": 1, "rdzv_endpoint": ""}
+    path.write_text(yaml.safe_dump({"pseudo_label": labelling, "launcher": launcher}, sort_keys=False))
+    return path
+
+
+def run_views(params: Path, manifest: Path, views: list[str], output: Path, cache: Path) -> tuple[float, int, int]:
+    """Run the stage script for each view in turn; returns (wall seconds, maps labelled, maps reused)."""
+    labelled = reused = 0
+    seconds = 0.0
+    env = {key: value for key, value in os.environ.items() if key != THREADS_ENV}  # threads as the launcher shares
+    for view in views:
+        command = [sys.executable, str(STAGE_SCRIPT), "--params", str(params), "--manifest", str(manifest),
+                   "--view", view, "--labeler-dir", str(output.parent), "--output", str(output / view),
+                   "--cache-dir", str(cache), "--quiet"]  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        seconds += time.perf_counter() - started
+        if done.returncode:
+            raise SystemExit(f"error: pseudo_label {view} failed:\n{done.stdout[-2000:]}{done.stderr[-4000:]}")
+        summaries = [found for found in SUMMARY.finditer(done.stdout) if found["view"] == view]
+        if len(summaries) != 1:
+            raise SystemExit(f"error: pseudo_label {view} printed no single summary line:\n{done.stdout[-2000:]}")
+        labelled += int(summaries[0]["labelled"])
+        reused += int(summaries[0]["reused"])
+    return seconds, labelled, reused
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by relative path."""
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*.png"))}
+
+
+def bench(args: argparse.Namespace, root: Path) -> dict[str, float]:
+    """The four runs of the module docstring in ``root``; returns the figures of the last line."""
+    views, images = args.views, args.images
+    first = write_training_set(root / "train", images, width=args.width, height=args.height)
+    params = {n: write_bench_params(root / f"params{n}.yaml", args.params, views=views, processes=n) for n in (1, 2)}
+    print(f"pseudo_label of {images} images {args.width}x{args.height}, views {', '.join(views)}, random walker")
+    one_s, *_ = run_views(params[1], first, views, root / "one", root / "cache_one")
+    two_s, *_ = run_views(params[2], first, views, root / "two", root / "cache_two")
+    if folder_bytes(root / "one") != folder_bytes(root / "two"):
+        raise SystemExit("error: the maps of two processes differ from those of one process")
+    maps = images * len(views)
+    print(f"1 process:   {one_s:.1f} s ({maps / one_s:.3f} maps/s)")
+    print(f"2 processes: {two_s:.1f} s ({maps / two_s:.3f} maps/s), the same bytes as 1 process")
+    rerun_s, rerun_labelled, rerun_reused = run_views(params[2], first, views, root / "two", root / "cache_two")
+    print(f"rerun, nothing changed: {rerun_s:.1f} s, labelled {rerun_labelled}, reused {rerun_reused}")
+    grown = write_training_set(root / "train", images + args.added, width=args.width, height=args.height)
+    added_s, added_labelled, added_reused = run_views(params[2], grown, views, root / "two", root / "cache_two")
+    print(f"{args.added} images added: {added_s:.1f} s, labelled {added_labelled}, reused {added_reused}")
+    one, two = maps / one_s, maps / two_s
+    return {
+        "images": images, "one_proc_img_s": one, "two_proc_img_s": two, "scaling": two / one,
+        "rerun_reused": rerun_reused / (rerun_reused + rerun_labelled), "added_labelled": added_labelled,
+    }  # fmt: skip
+
+
+def main(argv: list[str]) -> None:
+    """Run the benchmark and print its summary line."""
+    args = parse_args(argv)
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
+        figures = bench(args, Path(args.workdir))
+    else:
+        with tempfile.TemporaryDirectory(prefix="wssam-bench-scale-") as folder:
+            figures = bench(args, Path(folder))
+    print(
+        f"images={figures['images']} one_proc_img_s={figures['one_proc_img_s']:.3f} "
+        f"two_proc_img_s={figures['two_proc_img_s']:.3f} scaling={figures['scaling']:.2f} "
+        f"rerun_reused={figures['rerun_reused']:.3f} added_labelled={figures['added_labelled']}"
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
