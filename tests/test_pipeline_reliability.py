@@ -14,6 +14,7 @@ One view, ``scale4``, labels at four times the tiny images' side so that a kill 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,6 +122,12 @@ def _stage_process(dvc: subprocess.Popen[str], script: str) -> psutil.Process:
     raise AssertionError(f"no process runs stages/{script}")
 
 
+def _forget_cached_maps(project: Path) -> None:
+    """Empty the project's per-image cache of maps (pseudo_label.cache_dir), which an earlier test filled: with
+    every map cached the view stage labels nothing, and there is no labelling to interrupt."""
+    shutil.rmtree(project / "cache", ignore_errors=True)
+
+
 def _wait_for_maps(project: Path, name: str, maps: int, stage: psutil.Process) -> None:
     """Wait until the staging folder that ``stage`` made for the view ``name`` holds ``maps`` files (the stage is
     labelling); an older one, left by SIGKILL, does not count."""
@@ -147,6 +154,7 @@ def test_a_killed_labelling_stage_then_repro_gives_the_uninterrupted_result(
     folder is in .dvc/tmp/wssam: after SIGKILL it stays there (DVC restores the view from its cache without running
     the stage), never in data/, until the stage runs again."""
     before = _snapshot(project)
+    _forget_cached_maps(project)
     dvc = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
         cwd=project, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -168,6 +176,7 @@ def test_a_killed_labelling_stage_then_repro_gives_the_uninterrupted_result(
 
 def test_the_next_run_of_a_killed_stage_removes_what_it_left(project: Path) -> None:
     before = _snapshot(project)
+    _forget_cached_maps(project)
     dvc = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
         cwd=project, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -185,6 +194,7 @@ def test_the_next_run_of_a_killed_stage_removes_what_it_left(project: Path) -> N
 def test_killing_dvc_stops_its_stage(project: Path) -> None:
     before = _snapshot(project)
     views = project / "data" / "pseudo_labels" / "views"
+    _forget_cached_maps(project)
     dvc = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
         cwd=project, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
