@@ -16,7 +16,9 @@ weight-free random walker (so it needs no weights), one view after the other, as
 Throughputs are images labelled per second, one image in one view counting once (a map), over the wall time of the
 stage commands, process start and torchrun's rendezvous included. Each process uses the threads the launcher gives
 it (``OMP_NUM_THREADS`` is not passed on): one process all cores, two processes half each. The last line is
-``images=<n> one_proc_img_s=<x> two_proc_img_s=<y> scaling=<y/x> rerun_reused=<fraction> added_labelled=<k>``.
+``images=<n> one_proc_img_s=<x> two_proc_img_s=<y> scaling=<y/x> rerun_reused=<fraction> added_labelled=<k>``;
+a line before it gives the same throughputs as the stage timed itself (rank 0 from its start to its output in
+place), without the fixed cost of starting the processes, which a small set feels most.
 The ``pseudo_label`` and ``launcher`` sections come from ``--params`` (default params.yaml), with the labeler, its
 views and the process count replaced.
 """
@@ -26,10 +28,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +51,10 @@ from wssam.prepare.simulate import simulate_scribbles
 from wssam.pseudo_label.views import parse_view
 
 STAGE_SCRIPT = Path(__file__).resolve().parents[2] / "stages" / "pseudo_label.py"
-SUMMARY = re.compile(r"^pseudo_label (?P<view>\S+): labelled=(?P<labelled>\d+) reused=(?P<reused>\d+) ", re.MULTILINE)
+SUMMARY = re.compile(
+    r"^pseudo_label (?P<view>\S+): labelled=(?P<labelled>\d+) reused=(?P<reused>\d+) in (?P<seconds>[\d.e+-]+) s ",
+    re.MULTILINE,
+)
 STROKE_WIDTH = 3
 
 
@@ -107,10 +114,40 @@ def write_bench_params(path: Path, source: str, *, views: list[str], processes: 
     return path
 
 
-def run_views(params: Path, manifest: Path, views: list[str], output: Path, cache: Path) -> tuple[float, int, int]:
-    """Run the stage script for each view in turn; returns (wall seconds, maps labelled, maps reused)."""
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of this machine have used since boot (``/proc/stat``; 0 where there is none)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds used by this process and its finished children (the stage processes, torchrun's included)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the stage did over all views: ``seconds`` of wall time of its commands, ``inside`` of them as the stage
+    timed itself (rank 0, from its start to its output in place: no process start, no torchrun), maps
+    ``labelled`` and ``reused``."""
+
+    seconds: float
+    inside: float
+    labelled: int
+    reused: int
+    others_cpu: float
+
+
+def run_views(params: Path, manifest: Path, views: list[str], output: Path, cache: Path) -> Run:
+    """Run the stage script for each view in turn."""
     labelled = reused = 0
-    seconds = 0.0
+    seconds = inside = 0.0
+    busy, own = machine_busy_seconds(), own_cpu_seconds()
     env = {key: value for key, value in os.environ.items() if key != THREADS_ENV}  # threads as the launcher shares
     for view in views:
         command = [sys.executable, str(STAGE_SCRIPT), "--params", str(params), "--manifest", str(manifest),
@@ -126,7 +163,9 @@ def run_views(params: Path, manifest: Path, views: list[str], output: Path, cach
             raise SystemExit(f"error: pseudo_label {view} printed no single summary line:\n{done.stdout[-2000:]}")
         labelled += int(summaries[0]["labelled"])
         reused += int(summaries[0]["reused"])
-    return seconds, labelled, reused
+        inside += float(summaries[0]["seconds"])
+    others = (machine_busy_seconds() - busy) - (own_cpu_seconds() - own)
+    return Run(seconds, inside, labelled, reused, max(others, 0.0))
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
@@ -140,22 +179,25 @@ def bench(args: argparse.Namespace, root: Path) -> dict[str, float]:
     first = write_training_set(root / "train", images, width=args.width, height=args.height)
     params = {n: write_bench_params(root / f"params{n}.yaml", args.params, views=views, processes=n) for n in (1, 2)}
     print(f"pseudo_label of {images} images {args.width}x{args.height}, views {', '.join(views)}, random walker")
-    one_s, *_ = run_views(params[1], first, views, root / "one", root / "cache_one")
-    two_s, *_ = run_views(params[2], first, views, root / "two", root / "cache_two")
+    one = run_views(params[1], first, views, root / "one", root / "cache_one")
+    two = run_views(params[2], first, views, root / "two", root / "cache_two")
     if folder_bytes(root / "one") != folder_bytes(root / "two"):
         raise SystemExit("error: the maps of two processes differ from those of one process")
     maps = images * len(views)
-    print(f"1 process:   {one_s:.1f} s ({maps / one_s:.3f} maps/s)")
-    print(f"2 processes: {two_s:.1f} s ({maps / two_s:.3f} maps/s), the same bytes as 1 process")
-    rerun_s, rerun_labelled, rerun_reused = run_views(params[2], first, views, root / "two", root / "cache_two")
-    print(f"rerun, nothing changed: {rerun_s:.1f} s, labelled {rerun_labelled}, reused {rerun_reused}")
+    for name, run in (("1 process:  ", one), ("2 processes:", two)):
+        print(f"{name} {run.seconds:.1f} s ({maps / run.seconds:.3f} maps/s); inside the stage {run.inside:.1f} s "
+              f"({maps / run.inside:.3f} maps/s); other processes of the machine used {run.others_cpu:.1f} CPU s "
+              "meanwhile")  # fmt: skip
+    print(f"the same bytes; inside the stage 2 processes are {one.inside / two.inside:.2f} times as fast")
+    rerun = run_views(params[2], first, views, root / "two", root / "cache_two")
+    print(f"rerun, nothing changed: {rerun.seconds:.1f} s, labelled {rerun.labelled}, reused {rerun.reused}")
     grown = write_training_set(root / "train", images + args.added, width=args.width, height=args.height)
-    added_s, added_labelled, added_reused = run_views(params[2], grown, views, root / "two", root / "cache_two")
-    print(f"{args.added} images added: {added_s:.1f} s, labelled {added_labelled}, reused {added_reused}")
-    one, two = maps / one_s, maps / two_s
+    added = run_views(params[2], grown, views, root / "two", root / "cache_two")
+    print(f"{args.added} images added: {added.seconds:.1f} s, labelled {added.labelled}, reused {added.reused}")
     return {
-        "images": images, "one_proc_img_s": one, "two_proc_img_s": two, "scaling": two / one,
-        "rerun_reused": rerun_reused / (rerun_reused + rerun_labelled), "added_labelled": added_labelled,
+        "images": images, "one_proc_img_s": maps / one.seconds, "two_proc_img_s": maps / two.seconds,
+        "scaling": one.seconds / two.seconds, "rerun_reused": rerun.reused / (rerun.reused + rerun.labelled),
+        "added_labelled": added.labelled,
     }  # fmt: skip
 
 
