@@ -2,9 +2,9 @@
 
 - a typo in any section of params.yaml stops ``dvc repro`` with one line (every stage was skipped before);
 - ``dvc repro --force`` retrains, and twice in a row gives the same dvc.lock, hash for hash;
-- a labelling stage killed (SIGKILL or SIGTERM) at any moment, then ``dvc repro``: it completes, every file under
-  data/ equals the uninterrupted run's, nothing temporary is left under data/, dvc.lock is identical; what SIGKILL
-  left in .dvc/tmp/wssam goes when that stage runs again;
+- a labelling stage killed (SIGKILL or SIGTERM) at any moment, then ``dvc repro``: it completes (labelling only
+  what the per-image cache lacks), every file under data/ equals the uninterrupted run's, nothing temporary is left
+  under data/, dvc.lock is identical; what SIGKILL left in .dvc/tmp/wssam goes when that stage runs again;
 - killing the ``dvc`` process stops its stage (no orphan overwriting outputs later);
 - ``dvc exp run`` commits no resume point (``last.pt``).
 
@@ -14,6 +14,7 @@ One view, ``scale4``, labels at four times the tiny images' side so that a kill 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import psutil
 import pytest
 from test_pipeline import _copy_project, _dvc, _environment, _run, _set_params
 
+from wssam.config import read_params
 from wssam.io import is_temporary
 
 pytestmark = pytest.mark.slow
@@ -106,6 +108,14 @@ def test_repro_force_retrains_and_twice_gives_identical_hashes(project: Path) ->
         assert _snapshot(project) == before
 
 
+def _forced_labelling(project: Path, **streams: int) -> subprocess.Popen[str]:
+    """``dvc repro --force`` of the slow view, started and not waited for, with the per-image cache emptied first:
+    otherwise the stage copies every map from it at once and there is no moment to kill it while it labels."""
+    shutil.rmtree(project / read_params(project / "params.yaml")["pseudo_label"]["cache_dir"], ignore_errors=True)
+    command = [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"]
+    return subprocess.Popen(command, cwd=project, env=_environment(), text=True, **streams)
+
+
 def _stage_process(dvc: subprocess.Popen[str], script: str) -> psutil.Process:
     """The stage process (running ``stages/<script>``) that ``dvc`` started."""
     deadline = time.monotonic() + TIMEOUT_S
@@ -147,10 +157,7 @@ def test_a_killed_labelling_stage_then_repro_gives_the_uninterrupted_result(
     folder is in .dvc/tmp/wssam: after SIGKILL it stays there (DVC restores the view from its cache without running
     the stage), never in data/, until the stage runs again."""
     before = _snapshot(project)
-    dvc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
-        cwd=project, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    dvc = _forced_labelling(project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     stage = _stage_process(dvc, "pseudo_label.py")
     if moment:
         _wait_for_maps(project, SLOW_VIEW, moment, stage)
@@ -168,10 +175,7 @@ def test_a_killed_labelling_stage_then_repro_gives_the_uninterrupted_result(
 
 def test_the_next_run_of_a_killed_stage_removes_what_it_left(project: Path) -> None:
     before = _snapshot(project)
-    dvc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
-        cwd=project, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    dvc = _forced_labelling(project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stage = _stage_process(dvc, "pseudo_label.py")
     _wait_for_maps(project, SLOW_VIEW, 2, stage)
     stage.kill()
@@ -185,10 +189,7 @@ def test_the_next_run_of_a_killed_stage_removes_what_it_left(project: Path) -> N
 def test_killing_dvc_stops_its_stage(project: Path) -> None:
     before = _snapshot(project)
     views = project / "data" / "pseudo_labels" / "views"
-    dvc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
-        cwd=project, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    dvc = _forced_labelling(project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stage = _stage_process(dvc, "pseudo_label.py")
     _wait_for_maps(project, SLOW_VIEW, 1, stage)
     dvc.kill()

@@ -119,7 +119,7 @@ def test_an_authors_checkpoint_goes_through_predict_and_evaluate(tmp_path: Path)
         checkpoint=tmp_path / "Net_epoch_best.pth", manifest=manifest, output=tmp_path / "pred",
         config=recipe(PredictConfig, "predict"), device=torch.device("cpu"),
     )  # fmt: skip
-    assert summary == {"images": 2, "image_size": 384, "model": "released"}
+    assert summary == {"images": 2, "image_size": 384, "model": "released", "main": True}
     results = evaluate(pred_dir=tmp_path / "pred", gt_dir=tmp_path / "test" / "GT", output=tmp_path / "m.json")
     assert json.loads((tmp_path / "m.json").read_text()) == results and 0 <= results["Smeasure"] <= 1
 
