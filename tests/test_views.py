@@ -11,17 +11,18 @@ from wssam.io import InputError
 from wssam.pseudo_label.views import View, parse_view
 
 SIZE = (48, 80)  # (H, W), deliberately not square
-ALL_VIEWS = (
-    *params_section("pseudo_label")["views"],
-    "scale2",
-    "rot90_scale2",
-    "hflip_rot180_scale2",
-    "vflip",
-    "vflip_rot90",
-    "hflip_vflip",
-    "rot90_hflip",
-    "scale0.75_rot270",
+#: every flip x quarter turn x scale the views' grammar names (the paper's 12 among them), and other spellings
+GRID_VIEWS = tuple(
+    "_".join(part for part in (flip, turn, scale) if part) or "identity"
+    for flip in ("", "hflip")
+    for turn in ("", "rot90", "rot180", "rot270")
+    for scale in ("", "scale0.5", "scale2")
 )
+ALL_VIEWS = (*GRID_VIEWS, "vflip", "vflip_rot90", "hflip_vflip", "rot90_hflip", "scale0.75_rot270")
+
+
+def test_the_views_in_use_are_all_tested() -> None:
+    assert set(params_section("pseudo_label")["views"]) <= set(ALL_VIEWS) and len(GRID_VIEWS) == 24
 
 
 def test_parse_view_fields() -> None:
