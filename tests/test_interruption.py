@@ -89,13 +89,18 @@ def test_sigterm_stops_cleanly_and_keeps_the_old_output(labelling, tmp_path: Pat
     assert _files(output) == before == reference
 
 
+def _kill_after_maps(command: list[str], output: Path, maps: int) -> None:
+    """Start the labelling of ``output`` and SIGKILL it once its staging folder holds ``maps`` maps."""
+    process = _start(command, output)
+    _wait_for_staging(output, maps, process)
+    process.kill()
+    process.communicate(timeout=TIMEOUT_S)
+
+
 def test_sigkill_leaves_temporaries_that_the_next_run_removes(labelling) -> None:
     command, views, reference = labelling
     output = views / "sigkill"
-    process = _start(command, output)
-    _wait_for_staging(output, 3, process)
-    process.kill()
-    process.communicate(timeout=TIMEOUT_S)
+    _kill_after_maps(command, output, 3)
     assert _temporaries(views), "SIGKILL cannot be handled: its staging folder stays"
     assert not output.exists()
     done = subprocess.run([*command, *_outputs(output)], capture_output=True, text=True, check=False)
@@ -109,10 +114,7 @@ def test_a_killed_run_labels_only_its_unfinished_images_when_run_again(labelling
     rerun's output equals an uninterrupted run's byte for byte."""
     command, views, reference = labelling
     output = views / "resumed"
-    process = _start(command, output)
-    _wait_for_staging(output, 5, process)
-    process.kill()
-    process.communicate(timeout=TIMEOUT_S)
+    _kill_after_maps(command, output, 5)
     finished = len(list((views.parent / "caches" / "resumed" / "maps").rglob("*.png")))
     assert 5 <= finished < IMAGES
     done = subprocess.run([*command, *_outputs(output)], capture_output=True, text=True, check=False)

@@ -128,6 +128,18 @@ def _forget_cached_maps(project: Path) -> None:
     shutil.rmtree(project / "cache", ignore_errors=True)
 
 
+def _start_labelling(project: Path, *, keep_output: bool = False) -> tuple[subprocess.Popen[str], psutil.Process]:
+    """``dvc repro --force`` of the slow view with an empty cache of maps; returns dvc and its stage process.
+    ``keep_output``: dvc's output can be read with ``communicate`` (else it is discarded)."""
+    _forget_cached_maps(project)
+    stream = subprocess.PIPE if keep_output else subprocess.DEVNULL
+    dvc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
+        cwd=project, env=_environment(), stdout=stream, stderr=subprocess.STDOUT if keep_output else stream, text=True,
+    )  # fmt: skip
+    return dvc, _stage_process(dvc, "pseudo_label.py")
+
+
 def _wait_for_maps(project: Path, name: str, maps: int, stage: psutil.Process) -> None:
     """Wait until the staging folder that ``stage`` made for the view ``name`` holds ``maps`` files (the stage is
     labelling); an older one, left by SIGKILL, does not count."""
@@ -154,12 +166,7 @@ def test_a_killed_labelling_stage_then_repro_gives_the_uninterrupted_result(
     folder is in .dvc/tmp/wssam: after SIGKILL it stays there (DVC restores the view from its cache without running
     the stage), never in data/, until the stage runs again."""
     before = _snapshot(project)
-    _forget_cached_maps(project)
-    dvc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
-        cwd=project, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    stage = _stage_process(dvc, "pseudo_label.py")
+    dvc, stage = _start_labelling(project, keep_output=True)
     if moment:
         _wait_for_maps(project, SLOW_VIEW, moment, stage)
     stage.send_signal(signum)
@@ -176,12 +183,7 @@ def test_a_killed_labelling_stage_then_repro_gives_the_uninterrupted_result(
 
 def test_the_next_run_of_a_killed_stage_removes_what_it_left(project: Path) -> None:
     before = _snapshot(project)
-    _forget_cached_maps(project)
-    dvc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
-        cwd=project, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    stage = _stage_process(dvc, "pseudo_label.py")
+    dvc, stage = _start_labelling(project)
     _wait_for_maps(project, SLOW_VIEW, 2, stage)
     stage.kill()
     dvc.wait(timeout=TIMEOUT_S)
@@ -194,12 +196,7 @@ def test_the_next_run_of_a_killed_stage_removes_what_it_left(project: Path) -> N
 def test_killing_dvc_stops_its_stage(project: Path) -> None:
     before = _snapshot(project)
     views = project / "data" / "pseudo_labels" / "views"
-    _forget_cached_maps(project)
-    dvc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", f"pseudo_label@{SLOW_VIEW}"],
-        cwd=project, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    stage = _stage_process(dvc, "pseudo_label.py")
+    dvc, stage = _start_labelling(project)
     _wait_for_maps(project, SLOW_VIEW, 1, stage)
     dvc.kill()
     dvc.wait(timeout=TIMEOUT_S)
