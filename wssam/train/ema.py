@@ -43,9 +43,7 @@ class WeightAverage:
 
     def state(self) -> dict[str, Any] | None:
         """What ``last.pt`` keeps to resume the average: its weights and the number of updates (None when off)."""
-        if self.averaged is None:
-            return None
-        return {k: v.detach().to("cpu", copy=True) for k, v in self.averaged.state_dict().items()}
+        return None if self.averaged is None else self.averaged.state_dict()
 
     def restore(self, state: dict[str, Any] | None) -> None:
         """Inverse of :meth:`state`; a resume point written with the EMA off (None) leaves it as built."""

@@ -154,7 +154,8 @@ class RunState:
             "rng": rng_states(),
         }
         return {**_checkpoint(config, model.state_dict(), scores, fingerprint), "optimizer": optimizer.state_dict(),
-                CODE_KEY: code_fingerprint(), PROCESSES_KEY: processes, RUN_KEY: run, EMA_KEY: average}  # fmt: skip
+                CODE_KEY: code_fingerprint(), PROCESSES_KEY: processes, RUN_KEY: run,
+                EMA_KEY: None if average is None else cpu_copy(average)}  # fmt: skip
 
     @classmethod
     def from_checkpoint(cls, state: dict[str, Any]) -> RunState:
