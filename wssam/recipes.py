@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from wssam.check_params.stage import validate_params
 from wssam.cli import reports_input_errors
@@ -49,13 +48,7 @@ def load_recipe(recipes_dir: str | os.PathLike[str], name: str) -> dict[str, Any
     if not path.is_file():
         known = ", ".join(available(recipes_dir)) or "none"
         raise InputError(f"{path}: no recipe '{name}'; known recipes: {known}")
-    try:
-        recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML ({error})") from error
-    if not isinstance(recipe, dict):
-        raise InputError(f"{path}: a recipe is a mapping of params.yaml sections")
-    return recipe
+    return read_params(path)  # a mapping of params.yaml sections, like params.yaml itself
 
 
 def compose(params: dict[str, Any], recipe: dict[str, Any], prefix: str = "") -> dict[str, Any]:
