@@ -15,7 +15,7 @@ import typer
 
 from wssam.cli import Quiet, reports_input_errors
 from wssam.config import load_section
-from wssam.launcher import LauncherConfig, relaunch_under_torchrun
+from wssam.launcher import LauncherConfig, run_under_torchrun
 from wssam.predict.config import PredictConfig
 from wssam.predict.stage import check_images, predict
 
@@ -36,7 +36,7 @@ def main(
     launcher = load_section(LauncherConfig, "launcher", params)
     if __name__ == "__main__":
         check_images(manifest)  # a missing file is one line from one process
-        relaunch_under_torchrun(launcher)
+        run_under_torchrun(launcher)
     summary = predict(checkpoint=checkpoint, manifest=manifest, output=output, config=config, show_progress=not quiet)
     if not summary["main"]:
         return

@@ -16,7 +16,7 @@ import typer
 
 from wssam.cli import Quiet, figure, reports_input_errors
 from wssam.config import load_section
-from wssam.launcher import LauncherConfig, relaunch_under_torchrun
+from wssam.launcher import LauncherConfig, run_under_torchrun
 from wssam.prepare.manifest import read_manifest
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.pseudo_label.labelers.sam_setup import reexec_with_allocator_tunables
@@ -50,7 +50,7 @@ def main(
             reexec_with_allocator_tunables()  # SAM's encoder needs the allocator settings; glibc reads them at start
         check_inputs(config, view, labeler_dir)
         read_manifest(manifest, usable_only=True)
-        relaunch_under_torchrun(launcher)  # a mistake above is one line from one process
+        run_under_torchrun(launcher)  # a mistake above is one line from one process
     summary = pseudo_label(
         manifest=manifest, view=view, labeler_dir=labeler_dir, output=output, cache_dir=cache_dir, config=config,
         progress=not quiet,

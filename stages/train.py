@@ -17,7 +17,7 @@ import typer
 
 from wssam.cli import Quiet, figure, reports_input_errors
 from wssam.config import load_section
-from wssam.launcher import LauncherConfig, relaunch_under_torchrun
+from wssam.launcher import LauncherConfig, run_under_torchrun
 from wssam.train.config import TrainConfig
 from wssam.train.dataset import load_records
 from wssam.train.layout import best_checkpoint, last_checkpoint
@@ -42,7 +42,7 @@ def main(
     launcher = load_section(LauncherConfig, "launcher", params)
     if __name__ == "__main__":
         load_records(manifest, scored_dir)  # a missing or wrong file is one line from one process
-        relaunch_under_torchrun(launcher)
+        run_under_torchrun(launcher)
     summary = train(
         config=config,
         manifest=manifest,

@@ -1,14 +1,17 @@
 """Several processes under torchrun (CPU, gloo): labelling and prediction with 2 ranks write the bytes 1 rank
 writes, two DDP ranks on half batches take the steps one process takes on the whole batch (and resume under DDP),
-and the launcher's pieces (the torchrun command, thread shares, the batch rule, the parts of the work)."""
+and the launcher's pieces (the torchrun configuration, thread shares, the batch rule, the parts of the work)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 from recipe import ROOT, write_params
@@ -19,7 +22,7 @@ from test_training import make_training_data
 from wssam.config import build_config
 from wssam.distributed import World, split_batch
 from wssam.io import InputError
-from wssam.launcher import LauncherConfig, check_global_batch, threads_per_process, torchrun_command
+from wssam.launcher import LauncherConfig, check_global_batch, launch_config, start_method, threads_per_process
 from wssam.models.checkpoint import read_checkpoint
 from wssam.train.dataset import epoch_batches
 
@@ -32,7 +35,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def _stage(name: str, params: Path, *options: str | Path) -> subprocess.CompletedProcess[str]:
-    """``stages/<name>.py`` run as DVC runs it: a subprocess that relaunches itself under torchrun when asked."""
+    """``stages/<name>.py`` run as DVC runs it: a subprocess that runs itself under torchrun when asked."""
     command = [sys.executable, str(ROOT / "stages" / f"{name}.py"), "--params", str(params), *map(str, options)]
     done = subprocess.run([*command, "--quiet"], capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
@@ -52,6 +55,47 @@ def test_labelling_with_two_ranks_writes_the_bytes_of_one(tmp_path: Path) -> Non
         outputs[ranks] = _files(output)
         assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]
     assert len(outputs[1]) == 7 and outputs[2] == outputs[1]
+
+
+def _labelling_command(tmp_path: Path, manifest: Path, ranks: int) -> list[str]:
+    params = write_params(tmp_path / f"params{ranks}.yaml", launcher={"nproc_per_node": ranks})
+    return [sys.executable, str(ROOT / "stages" / "pseudo_label.py"), "--params", str(params), "--manifest",
+            str(manifest), "--view", "identity", "--labeler-dir", str(tmp_path), "--output",
+            str(tmp_path / "views" / "identity"), "--cache-dir", str(tmp_path / "cache"), "--quiet"]  # fmt: skip
+
+
+def test_a_failing_process_stops_the_stage_with_its_exit_code_and_one_line(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=4)
+    broken = tmp_path / "train" / "Imgs" / "img01.png"  # the second image: process 1's part
+    broken.write_bytes(b"not a png")
+    command = _labelling_command(tmp_path, manifest, ranks=2)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: {broken}: cannot read image (cannot identify image file '{broken}'); replace or remove the file",
+        "error: process 1 of 2 ended with exit code 2 (its message is above)",
+    ]
+    assert not (tmp_path / "views").exists() or not list((tmp_path / "views").iterdir())  # no staging folder left
+
+
+def test_sigterm_stops_every_process_cleanly(tmp_path: Path) -> None:
+    manifest = write_training_set(tmp_path / "train", count=4)
+    command = _labelling_command(tmp_path, manifest, ranks=2)
+    stage = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers: list[psutil.Process] = []
+    deadline = time.monotonic() + TIMEOUT_S
+    while len(workers) < 2 and time.monotonic() < deadline and stage.poll() is None:
+        workers = psutil.Process(stage.pid).children()
+        time.sleep(0.01)
+    assert len(workers) == 2, "the stage did not start its 2 processes"
+    stage.send_signal(signal.SIGTERM)
+    _, stderr = stage.communicate(timeout=TIMEOUT_S)
+    assert stage.returncode == 128 + signal.SIGTERM, stderr
+    lines = stderr.strip().splitlines()
+    assert lines and set(lines) == {"stopped (SIGTERM): outputs left as they were, temporary files removed"}
+    assert psutil.wait_procs(workers, timeout=10)[1] == []  # no process outlives the stage
+    views = tmp_path / "views"
+    assert not views.exists() or not list(views.iterdir())
 
 
 def test_prediction_with_two_ranks_writes_the_bytes_of_one(tmp_path: Path) -> None:
@@ -107,19 +151,25 @@ def test_two_ddp_ranks_take_the_steps_of_one_process_on_the_whole_batch_and_resu
         assert gap < 1e-5 < moved, (epoch, gap)
 
 
-def test_the_torchrun_command_for_one_machine_and_for_several() -> None:
+def test_the_torchrun_configuration_for_one_machine_and_for_several() -> None:
     argv = ["stages/train.py", "--params", "params.yaml"]
     one = build_config(LauncherConfig, {**LAUNCHER, "nproc_per_node": 4}, "launcher")
-    assert torchrun_command(one, argv, "python") == [
-        "python", "-m", "torch.distributed.run", "--nproc-per-node=4", "--standalone", *argv,
-    ]  # fmt: skip
+    standalone = launch_config(one, argv, "fork")
+    assert (standalone.min_nodes, standalone.max_nodes, standalone.nproc_per_node) == (1, 1, 4)
+    assert (standalone.rdzv_backend, standalone.rdzv_endpoint, standalone.max_restarts) == ("c10d", "localhost:0", 0)
+    assert standalone.start_method == "fork" and standalone.run_id != launch_config(one, argv, "fork").run_id
     two = build_config(LauncherConfig, {**LAUNCHER, "nproc_per_node": 8, "nnodes": 2,
                                         "rdzv_endpoint": "node0:29400"}, "launcher")  # fmt: skip
-    command = torchrun_command(two, argv, "python")
-    assert command[4:8] == ["--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=node0:29400", command[7]]
-    assert command[7].startswith("--rdzv-id=wssam-") and command == torchrun_command(two, argv, "python")
-    assert command[7] != torchrun_command(two, [*argv, "--quiet"], "python")[7]  # one rendezvous per command
+    machines = launch_config(two, argv, "spawn")
+    assert (machines.min_nodes, machines.max_nodes, machines.nproc_per_node) == (2, 2, 8)
+    assert (machines.rdzv_backend, machines.rdzv_endpoint, machines.start_method) == ("c10d", "node0:29400", "spawn")
+    assert machines.run_id.startswith("wssam-") and machines.run_id == launch_config(two, argv, "spawn").run_id
+    assert machines.run_id != launch_config(two, [*argv, "--quiet"], "spawn").run_id  # one rendezvous per command
     assert two.world_size == 16
+
+
+def test_processes_start_by_fork_without_gpus() -> None:
+    assert start_method() == ("spawn" if torch.cuda.device_count() else "fork")
 
 
 def test_several_machines_need_a_meeting_point() -> None:

@@ -41,8 +41,8 @@ QUIET_ENV = "WSSAM_QUIET"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 #: set by DVC for every stage command it runs
 DVC_STAGE_ENV = "DVC_STAGE"
-#: set by :mod:`wssam.launcher` to the process id that became the torchrun agent when a stage relaunched itself: the
-#: stage's processes look past it for the ``dvc`` process that started them
+#: set by :mod:`wssam.launcher` to the process id of a stage script that runs torchrun's agent for its processes:
+#: they look past it for the ``dvc`` process that started them
 LAUNCHER_PID_ENV = "WSSAM_LAUNCHER_PID"
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "busybox"})
 WATCH_INTERVAL_S = 1.0

@@ -1,38 +1,55 @@
 """How a stage runs: as one process, or as several that torchrun starts (the ``launcher`` section of params.yaml).
 
-A stage script whose ``launcher`` asks for more than one process replaces itself (``os.execve``, same process id)
-with ``python -m torch.distributed.run ... <the same script and arguments>``: torchrun then starts
-``nproc_per_node`` copies of the script on this machine, each with ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in
-its environment, and the copies run the stage's work in parts (:mod:`wssam.distributed`). So the command in
-``dvc.yaml`` never names the process count, and changing it reruns no stage that does not declare it.
+A stage script whose ``launcher`` asks for more than one process becomes torchrun's elastic agent
+(:func:`torch.distributed.launcher.api.elastic_launch`, what the ``torchrun`` command runs): the agent starts
+``nproc_per_node`` processes on this machine, each with ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in its
+environment, each running the same script with the same arguments (``runpy``, as ``torchrun --run-path`` does), and
+the processes do the stage's work in parts (:mod:`wssam.distributed`). The script itself exits when they are done.
+So the command in ``dvc.yaml`` never names the process count, and changing it reruns no stage that does not declare
+it.
 
-- One machine: ``torchrun --standalone`` (a rendezvous on a free local port).
+- Start: on a machine without GPUs the agent forks the processes (``fork``), so they inherit the modules the script
+  has imported instead of importing torch and the stage again, seconds per stage; with GPUs it spawns fresh
+  interpreters (``spawn``): CUDA does not survive a fork, and the script never touches CUDA before.
+- One machine: torchrun's ``--standalone`` rendezvous (a c10d store on a free local port).
 - Several machines: ``nnodes`` > 1 and ``rdzv_endpoint`` (``host:port`` of a machine every node reaches); every
   machine runs the same stage command (the same rendezvous id, derived from the command line), and they find each
   other there.
 - Threads: each of N processes on a machine gets its share of the cores, ``OMP_NUM_THREADS = cores // N`` (unless
   the user set ``OMP_NUM_THREADS``), so N processes on N cores do not fight over them.
+- A process that fails ends the others (the agent stops them); the script then exits with that process's exit code
+  after one line that names it (the process printed its own message above). SIGTERM, SIGHUP and Ctrl-C reach every
+  process, which stop as one process does (temporary files removed).
 
-Light on purpose (no torch import): the params check validates this section, and the relaunch happens before torch
-is needed.
+Light on purpose (torch is imported only to launch): the params check validates this section.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import runpy
 import sys
+import time
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from wssam.cli import LAUNCHER_PID_ENV
+from wssam.cli import LAUNCHER_PID_ENV, Stopped
 from wssam.config import Config
 from wssam.io import InputError
 
 #: set by torchrun in every process it starts (and by nothing else)
 TORCHRUN_ENV = "TORCHELASTIC_RUN_ID"
 THREADS_ENV = "OMP_NUM_THREADS"
+#: how long a process that raised waits before ending, so that the agent finds a peer that ended first ended first
+#: (it looks every 0.1 s)
+PEER_FAILURE_GRACE_S = 1.0
+#: the loggers of torchrun's agent and of the processes it starts
+AGENT_LOGGERS = ("torch.distributed.elastic", "torch.multiprocessing")
 
 
 class LauncherConfig(Config):
@@ -74,7 +91,7 @@ def check_global_batch(batch_size: int, processes: int) -> None:
 
 
 def under_torchrun() -> bool:
-    """Whether this process was started by torchrun (then it is one of the stage's processes, never relaunched)."""
+    """Whether this process was started by torchrun (then it is one of the stage's processes and launches none)."""
     return TORCHRUN_ENV in os.environ
 
 
@@ -91,35 +108,117 @@ def threads_per_process(processes: int, cores: int) -> int:
     return max(1, cores // processes)
 
 
-def torchrun_command(config: LauncherConfig, argv: Sequence[str], executable: str) -> list[str]:
-    """The command that runs the script ``argv[0]`` with arguments ``argv[1:]`` under torchrun as ``config`` says.
+def launch_config(config: LauncherConfig, argv: Sequence[str], start_method: str) -> Any:
+    """torchrun's :class:`~torch.distributed.launcher.api.LaunchConfig` for running the script ``argv[0]`` with
+    arguments ``argv[1:]`` as ``config`` says, its processes started by ``start_method`` (``fork`` or ``spawn``).
 
-    One machine: ``--standalone``. Several: a c10d rendezvous at ``config.rdzv_endpoint`` whose id is a hash of
-    ``argv``, so every machine running the same stage command joins the same rendezvous.
+    One machine: ``--standalone`` (a c10d rendezvous on a free local port, a fresh id). Several: a c10d rendezvous
+    at ``config.rdzv_endpoint`` whose id is a hash of ``argv``, so every machine running the same stage command
+    joins the same rendezvous. No restarts: a failed stage is rerun by its user (the cache keeps finished maps).
     """
-    command = [executable, "-m", "torch.distributed.run", f"--nproc-per-node={config.nproc_per_node}"]
+    from torch.distributed.launcher.api import LaunchConfig
+
     if config.nnodes == 1:
-        command.append("--standalone")
+        endpoint, run_id = "localhost:0", f"wssam-{uuid.uuid4().hex[:16]}"
     else:
-        run_id = hashlib.sha256("\0".join(argv).encode("utf-8")).hexdigest()[:16]
-        command += [f"--nnodes={config.nnodes}", "--rdzv-backend=c10d"]
-        command += [f"--rdzv-endpoint={config.rdzv_endpoint}", f"--rdzv-id=wssam-{run_id}"]
-    return [*command, *argv]
+        endpoint = config.rdzv_endpoint
+        run_id = "wssam-" + hashlib.sha256("\0".join(argv).encode("utf-8")).hexdigest()[:16]
+    return LaunchConfig(min_nodes=config.nnodes, max_nodes=config.nnodes, nproc_per_node=config.nproc_per_node,
+                        run_id=run_id, rdzv_backend="c10d", rdzv_endpoint=endpoint, max_restarts=0,
+                        monitor_interval=0.1, start_method=start_method)  # fmt: skip
 
 
-def relaunch_under_torchrun(config: LauncherConfig) -> None:
-    """Replace this process by torchrun running the same script with the same arguments, when ``config`` asks for
-    more than one process and this process is not already one of torchrun's. Otherwise return at once.
+def start_method() -> str:
+    """``fork`` on a machine without GPUs, ``spawn`` with them (CUDA cannot be used in a forked process once the
+    parent has touched it). The count comes from NVML, which does not initialise CUDA in this process."""
+    import torch
 
-    Only a stage script run as ``__main__`` may call it (the process is replaced), after its cheap input checks,
-    so a mistake is one line from one process rather than a report from each.
+    return "spawn" if torch.cuda.device_count() > 0 else "fork"
+
+
+def run_script(argv: Sequence[str], threads: int) -> None:
+    """One of torchrun's processes: limit this process to ``threads`` threads (torch, OpenMP and BLAS pools: a
+    forked process keeps its parent's), then run the script ``argv[0]`` as ``__main__`` with ``argv`` as its
+    command line. It finds itself under torchrun and does its part of the work."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
+    sys.argv = list(argv)
+    try:
+        runpy.run_path(argv[0], run_name="__main__")
+    except Exception:
+        # often the error of a process whose peer failed first (a barrier's "connection closed by peer"): the agent
+        # names the first process it finds ended, so let the one that caused it be found first
+        time.sleep(PEER_FAILURE_GRACE_S)
+        raise
+
+
+def _report_failure(failed: Any, world_size: int) -> int:
+    """Say which of ``world_size`` processes failed first (``failed``: torch's ChildFailedError) and return the exit
+    code the stage ends with: that process's.
+
+    The cause is a process that did not end with exit code 1, where there is one: the others, left waiting for it,
+    end with 1. A process ends with 2 after printing its own one-line message (a user's mistake); a crash's
+    traceback, which the agent caught, is printed here.
+    """
+    rank, failure = min(failed.failures.items(), key=lambda item: (item[1].exitcode == 1, item[1].timestamp, item[0]))
+    message = failure.message
+    if isinstance(message, dict):
+        print(message.get("extraInfo", {}).get("py_callstack") or message.get("message", ""), file=sys.stderr)
+    code = _stop_code(failure.exitcode)
+    print(f"error: process {rank} of {world_size} ended with exit code {code} (its message is above)", file=sys.stderr)
+    return code
+
+
+def _stop_code(exitcode: int) -> int:
+    """The exit code a shell gives a process that ended with ``exitcode`` (negative: killed by that signal)."""
+    return 128 - exitcode if exitcode < 0 else max(exitcode, 1)
+
+
+def run_under_torchrun(config: LauncherConfig) -> None:
+    """Run this script in the processes torchrun starts, when ``config`` asks for more than one process and this
+    process is not already one of torchrun's, then end this process (the processes did the work; exit code 0, or
+    theirs through ``SystemExit``). Otherwise return at once, and this process does the work.
+
+    Only a stage script run as ``__main__`` may call it, after its cheap input checks, so that a mistake is one line
+    from one process rather than a report from each.
     """
     if config.world_size == 1 or under_torchrun():
         return
-    env = dict(os.environ)
-    env.setdefault(THREADS_ENV, str(threads_per_process(config.nproc_per_node, usable_cores())))
-    env[LAUNCHER_PID_ENV] = str(os.getpid())
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import elastic_launch
+
+    _quiet_agent()
+    threads = int(os.environ.get(THREADS_ENV) or threads_per_process(config.nproc_per_node, usable_cores()))
+    os.environ[THREADS_ENV] = str(threads)
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
     sys.stdout.flush()
     sys.stderr.flush()
-    command = torchrun_command(config, sys.argv, sys.executable)
-    os.execve(sys.executable, command, env)
+    try:
+        elastic_launch(launch_config(config, sys.argv, start_method()), run_script)(list(sys.argv), threads)
+    except ChildFailedError as failed:
+        raise SystemExit(_report_failure(failed, config.world_size)) from None
+    except SignalException as stop:
+        raise Stopped(int(stop.sigval)) from None
+    _exit_now()
+
+
+def _quiet_agent() -> None:
+    """Silence the agent's log lines (a process's failure as a traceback, the signals it passes on): the stage prints
+    its own line for either, and each process prints its own message."""
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith(AGENT_LOGGERS):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _exit_now() -> None:
+    """End this process with exit code 0 at once, its output flushed: the stage's processes have written its
+    outputs, and tearing down the modules this process imported (torch among them) would add most of a second to
+    every stage."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -6,7 +6,7 @@ their ground truth; generation is not timed) and runs the real ``pseudo_label`` 
 weight-free random walker (so it needs no weights), one view after the other, as ``dvc repro`` would:
 
 1. with one process (``launcher.nproc_per_node: 1``), into an empty cache: ``one_proc_img_s``;
-2. with two processes (``launcher.nproc_per_node: 2``: the script relaunches itself under torchrun, CPU), into
+2. with two processes (``launcher.nproc_per_node: 2``: the script runs itself under torchrun, CPU), into
    another empty cache: ``two_proc_img_s``; its maps must be the bytes of the one-process run's;
 3. again with two processes, nothing changed: ``rerun_reused`` is the share of maps taken from the cache (1.0:
    nothing is labelled twice);
