@@ -34,27 +34,31 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
-def _stage(name: str, params: Path, *options: str | Path) -> subprocess.CompletedProcess[str]:
+def _stage(name: str, params: Path, *options: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
     """``stages/<name>.py`` run as DVC runs it: a subprocess that runs itself under torchrun when asked."""
     command = [sys.executable, str(ROOT / "stages" / f"{name}.py"), "--params", str(params), *map(str, options)]
-    done = subprocess.run([*command, "--quiet"], capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    done = subprocess.run([*command, "--quiet"], capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
+                          env={**os.environ, **env})  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done
 
 
 def test_labelling_with_two_ranks_writes_the_bytes_of_one(tmp_path: Path) -> None:
+    """Two ranks forked from the stage (the default without GPUs) and two fresh interpreters (spawn, the default
+    with GPUs) write what one process writes."""
     manifest = write_training_set(tmp_path / "train", count=7)
     outputs = {}
-    for ranks in (1, 2):
+    for ranks, start in ((1, ""), (2, "fork"), (2, "spawn")):
         params = write_params(tmp_path / f"params{ranks}.yaml", launcher={"nproc_per_node": ranks})
-        output = tmp_path / f"ranks{ranks}" / "hflip_rot90"
+        output = tmp_path / f"ranks{ranks}{start}" / "hflip_rot90"
         done = _stage("pseudo_label", params, "--manifest", manifest, "--view", "hflip_rot90", "--labeler-dir",
-                      tmp_path, "--output", output, "--cache-dir", tmp_path / f"cache{ranks}")  # fmt: skip
+                      tmp_path, "--output", output, "--cache-dir", tmp_path / f"cache{ranks}{start}",
+                      WSSAM_START_METHOD=start)  # fmt: skip
         lines = [line for line in done.stdout.splitlines() if line.startswith("pseudo_label ")]
         assert len(lines) == 1 and "labelled=7 reused=0 " in lines[0]  # rank 0 reports, once
-        outputs[ranks] = _files(output)
+        outputs[ranks, start] = _files(output)
         assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]
-    assert len(outputs[1]) == 7 and outputs[2] == outputs[1]
+    assert len(outputs[1, ""]) == 7 and outputs[2, "fork"] == outputs[1, ""] == outputs[2, "spawn"]
 
 
 def _labelling_command(tmp_path: Path, manifest: Path, ranks: int) -> list[str]:
@@ -168,8 +172,14 @@ def test_the_torchrun_configuration_for_one_machine_and_for_several() -> None:
     assert two.world_size == 16
 
 
-def test_processes_start_by_fork_without_gpus() -> None:
+def test_processes_start_by_fork_without_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WSSAM_START_METHOD", raising=False)
     assert start_method() == ("spawn" if torch.cuda.device_count() else "fork")
+    monkeypatch.setenv("WSSAM_START_METHOD", "spawn")
+    assert start_method() == "spawn"
+    monkeypatch.setenv("WSSAM_START_METHOD", "forkserver")
+    with pytest.raises(InputError, match="WSSAM_START_METHOD='forkserver': use fork or spawn"):
+        start_method()
 
 
 def test_several_machines_need_a_meeting_point() -> None:

@@ -45,6 +45,8 @@ from wssam.io import InputError
 #: set by torchrun in every process it starts (and by nothing else)
 TORCHRUN_ENV = "TORCHELASTIC_RUN_ID"
 THREADS_ENV = "OMP_NUM_THREADS"
+#: how torchrun's agent starts the processes, where the default (fork without GPUs, spawn with them) does not suit
+START_METHOD_ENV = "WSSAM_START_METHOD"
 #: how long a process that raised waits before ending, so that the agent finds a peer that ended first ended first
 #: (it looks every 0.1 s)
 PEER_FAILURE_GRACE_S = 1.0
@@ -130,9 +132,15 @@ def launch_config(config: LauncherConfig, argv: Sequence[str], start_method: str
 
 def start_method() -> str:
     """``fork`` on a machine without GPUs, ``spawn`` with them (CUDA cannot be used in a forked process once the
-    parent has touched it). The count comes from NVML, which does not initialise CUDA in this process."""
+    parent has touched it; the count comes from NVML, which does not initialise CUDA in this process), or what
+    ``WSSAM_START_METHOD`` says (``spawn``: fresh interpreters everywhere; ``fork``)."""
     import torch
 
+    chosen = os.environ.get(START_METHOD_ENV, "")
+    if chosen:
+        if chosen not in ("fork", "spawn"):
+            raise InputError(f"{START_METHOD_ENV}={chosen!r}: use fork or spawn, or unset it")
+        return chosen
     return "spawn" if torch.cuda.device_count() > 0 else "fork"
 
 
