@@ -21,7 +21,7 @@ from wssam.train import run_state
 from wssam.train.config import TrainConfig
 from wssam.train.dataset import TrainingImages, epoch_batches, load_records, split_names
 from wssam.train.ema import WeightAverage
-from wssam.train.loop import batch_loss, train_epoch
+from wssam.train.loop import batch_loss, make_optimizer, train_epoch
 from wssam.train.run_state import why_not_continued
 from wssam.train.stage import train
 
@@ -265,7 +265,7 @@ def test_ramp_and_learning_rate_follow_the_whole_run_not_the_epoch(
     monkeypatch.setattr(loop, "uncertainty_ramp", lambda step, total: seen.append((step, total)) or 0.0)
     torch.manual_seed(0)
     model = build_model(config.model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config)
     step = 0
     for epoch in range(config.epochs):
         _, _, steps = train_epoch(
@@ -299,6 +299,29 @@ def test_the_released_network_trains_one_step_at_384(tmp_path: Path) -> None:
     assert metrics["params_millions"] == pytest.approx(46.522032) and np.isfinite(metrics["final_train_loss"])
 
 
+def test_the_fused_optimizer_takes_adams_steps() -> None:
+    """The stage's optimizer (torch's fused Adam) moves the weights as the per-tensor Adam loop does, with the
+    recipe's learning rate: three steps on the same gradients agree to float32 rounding."""
+    config = tiny_config(lr=1e-3)
+    torch.manual_seed(0)
+    fused_model = build_model(config.model)
+    loop_model = build_model(config.model)
+    loop_model.load_state_dict(fused_model.state_dict())
+    start = [p.detach().clone() for p in fused_model.parameters()]
+    fused = make_optimizer(fused_model, config)
+    per_tensor = torch.optim.Adam(loop_model.parameters(), lr=config.lr, foreach=False)
+    assert fused.defaults["fused"] and fused.defaults["lr"] == config.lr
+    for step in range(3):
+        for a, b in zip(fused_model.parameters(), loop_model.parameters(), strict=True):
+            a.grad = torch.randn(a.shape, generator=torch.Generator().manual_seed(step)) * 1e-2
+            b.grad = a.grad.clone()
+        fused.step()
+        per_tensor.step()
+    apart = [float((a - b).abs().max()) for a, b in zip(fused_model.parameters(), loop_model.parameters(), strict=True)]
+    moved = [float((a - b).abs().max()) for a, b in zip(fused_model.parameters(), start, strict=True)]
+    assert max(apart) < 1e-6 and min(moved) > 1e-4
+
+
 def test_split_and_epoch_order_are_seeded() -> None:
     names = [f"n{i}" for i in range(20)]
     train_names, val_names = split_names(names, 0.15, seed=3)
@@ -330,7 +353,7 @@ def test_wssam_network_overfits_one_image() -> None:
     config = config.replace(model=config.model.replace(name="wssam", width=32))
     torch.manual_seed(0)
     model = build_model(config.model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config)
     iou = 0.0
     for _ in range(60):
         loss, _, logits = batch_loss(model, batch, config, 0.0, torch.device("cpu"), bf16=False)

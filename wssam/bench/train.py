@@ -70,12 +70,13 @@ def _prepared(config: TrainConfig) -> tuple:
     """The network of ``config`` in training mode, its Adam optimizer, a batch of random data, device and bf16."""
     from wssam.devices import resolve_device, uses_bf16
     from wssam.models.builder import build_model
+    from wssam.train.loop import make_optimizer
 
     device = resolve_device("auto")
     batch, size = config.batch_size, config.image_size
     torch.manual_seed(0)
     model = build_model(config.model).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config)
     target = torch.rand(batch, 1, size, size)
     data = {
         "image": torch.rand(batch, 3, size, size),

@@ -36,7 +36,7 @@ from wssam.train.config import TrainConfig
 from wssam.train.dataset import Record, TrainingImages, data_fingerprint, load_records, split_names
 from wssam.train.ema import EMA_KEY, WeightAverage
 from wssam.train.layout import best_checkpoint, last_checkpoint
-from wssam.train.loop import train_epoch, validate
+from wssam.train.loop import make_optimizer, train_epoch, validate
 from wssam.train.parallel import backend, check_batch_per_process, distributed, training_device
 from wssam.train.run_state import RunState, restore_rng_states, seed_everything, set_aside, why_not_continued
 
@@ -159,7 +159,7 @@ def _fresh_start(
     seed_everything(config.seed)
     model = build(config.model).to(device)
     model.train()
-    return model, torch.optim.Adam(model.parameters(), lr=config.lr), WeightAverage(model, config.ema_decay)
+    return model, make_optimizer(model, config), WeightAverage(model, config.ema_decay)
 
 
 def _epoch_bar(desc: str, enabled: bool) -> Callable[[list], Any]:
