@@ -86,18 +86,23 @@ def _set_params(project: Path, update: dict) -> None:
     path.write_text(yaml.safe_dump(_merge(params, update), sort_keys=False))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _reproduced_tiny_project(root: Path, params: dict) -> Path:
+    """This project copied to ``root`` with ``params`` merged into params.yaml, committed to a new git repository,
+    and ``dvc repro`` run once; returns ``root``."""
     if shutil.which("git") is None:
         pytest.skip("git is not installed; the DVC pipeline needs a git repository")
-    root = tmp_path_factory.mktemp("pipeline") / "wssam"
     _copy_project(root)
-    _set_params(root, TINY)
+    _set_params(root, params)
     _run(["git", "init", "-q"], root)
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-qm", "tiny configuration"], root)
     _dvc("repro", cwd=root)
     return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _reproduced_tiny_project(tmp_path_factory.mktemp("pipeline") / "wssam", TINY)
 
 
 def _finite_numbers(data: object) -> list[float]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_pipeline import _copy_project, _dvc, _environment, _run, _set_params
+from test_pipeline import _dvc, _environment, _reproduced_tiny_project, _run, _set_params
 
 from wssam.io import is_temporary
 
@@ -41,13 +41,7 @@ TIMEOUT_S = 600
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("reliability") / "wssam"
-    _copy_project(root)
-    _set_params(root, TINY)
-    _run(["git", "init", "-q"], root)
-    _run(["git", "add", "-A"], root)
-    _run(["git", "commit", "-qm", "tiny configuration"], root)
-    _dvc("repro", cwd=root)
+    root = _reproduced_tiny_project(tmp_path_factory.mktemp("reliability") / "wssam", TINY)
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-qm", "first run"], root)
     return root
