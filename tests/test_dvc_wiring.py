@@ -166,3 +166,16 @@ def test_prediction_reads_the_checkpoint_params_yaml_names_and_by_default_trains
     assert "--checkpoint ${predict.checkpoint}" in body["cmd"] and "${predict.checkpoint}" in body["deps"]
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert params["predict"]["checkpoint"] in [str(out) for out in _stages()["train"]["outs"] if isinstance(out, str)]
+
+
+def test_the_committed_lock_records_exactly_the_pipelines_stages() -> None:
+    """DVC updates the lock entries of the stages it runs and never prunes the others: a view dropped from
+    ``pseudo_label.views`` kept its ``pseudo_label@<view>`` entry, describing a stage that no longer exists."""
+    from dvc.repo import Repo
+
+    lock = REPO / "dvc.lock"
+    if not lock.exists():
+        pytest.skip("no dvc.lock in this checkout")
+    live = {stage.addressing for stage in Repo(str(REPO)).index.stages}
+    recorded = set(yaml.safe_load(lock.read_text())["stages"])
+    assert recorded == live, f"stale in dvc.lock: {sorted(recorded - live)}; not in it: {sorted(live - recorded)}"
