@@ -16,8 +16,8 @@ from recipe import stage_app
 from typer.testing import CliRunner
 
 from wssam.evaluate.metrics import METRIC_NAMES, measure_image
-from wssam.evaluate.stage import evaluate, pair_files
-from wssam.io import InputError, read_grey, write_png
+from wssam.evaluate.stage import evaluate, measure_pair, pair_files
+from wssam.io import InputError, read_grey, read_gt, read_prediction, write_png
 
 MATLAB_TOLERANCE = 2e-5  # pysodmetrics' documented deviation on meanEm and maxFm is about 1e-5
 PINNED_PYSODMETRICS = "1.6.2"  # the version whose deviation from MATLAB the tolerance above was measured on
@@ -53,7 +53,7 @@ def test_per_image_aggregation_equals_one_pysodmetrics_accumulator() -> None:
         pred, gt = read_grey(pred_path), read_grey(gt_path)
         emeasure.step(pred=pred, gt=gt)
         fmeasure.step(pred=pred, gt=gt)
-        measures = measure_image(pred, gt)
+        measures = measure_image(read_prediction(pred_path), read_gt(gt_path))
         curves.append((measures.em_curve, measures.fm_curve))
     np.testing.assert_allclose(np.mean([c[0] for c in curves], axis=0), emeasure.get_results()["em"]["curve"])
     np.testing.assert_allclose(np.mean([c[1] for c in curves], axis=0), fmeasure.get_results()["fm"]["dynamic"])
@@ -70,15 +70,77 @@ def test_edge_cases_stay_finite(tmp_path: Path) -> None:
     assert table.loc["aerial-1867541__340", "wFmeasure"] == 0.0, "an all-background GT has no weighted F"
 
 
-def test_gt_level_128_is_background_as_in_matlab() -> None:
+def test_gt_level_128_is_background_as_in_matlab(tmp_path: Path) -> None:
     pred = np.zeros((16, 16), np.uint8)
     pred[4:12, 4:12] = 255
     gt = np.zeros((16, 16), np.uint8)
     gt[4:12, 4:12] = 255
     grey = gt.copy()
     grey[0, :] = 128
-    assert measure_image(pred, grey).values() == measure_image(pred, gt).values()
-    assert measure_image(pred, gt).values()["MAE"] == 0.0
+    for name, array in {"pred": pred, "gt": gt, "grey": grey}.items():
+        write_png(tmp_path / f"{name}.png", array)
+    with_128, _ = measure_pair(tmp_path / "pred.png", tmp_path / "grey.png")
+    binary, _ = measure_pair(tmp_path / "pred.png", tmp_path / "gt.png")
+    assert with_128.values() == binary.values()
+    assert binary.values()["MAE"] == 0.0
+
+
+def _matlab_mae(levels: np.ndarray, gt: np.ndarray) -> float:
+    """The toolbox's MAE of a map already read by ``im2double``: ``mapminmax`` then mean |gt - pred|."""
+    low, high = levels.min(), levels.max()
+    normalised = (levels - low) / (high - low) if high > low else levels
+    return float(np.mean(np.abs(gt.astype(np.float64) - normalised)))
+
+
+def _half_square_gt(root: Path) -> np.ndarray:
+    gt = np.zeros((32, 32), bool)
+    gt[:, 16:] = True
+    write_png(root / "gt.png", gt.astype(np.uint8) * 255)
+    return gt
+
+
+def test_a_16_bit_prediction_is_read_at_its_full_depth_as_the_toolbox_does(tmp_path: Path) -> None:
+    """``im2double`` of a 16-bit map divides by 65535; rounding to 8 bits first leaves a map spanning 0..600 of
+    65535 only three grey levels."""
+    from PIL import Image
+
+    gt = _half_square_gt(tmp_path)
+    ramp = np.tile(np.linspace(0, 600, 32), (32, 1)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "pred16.png")
+    assert np.asarray(Image.open(tmp_path / "pred16.png")).dtype == np.uint16
+    measures, _ = measure_pair(tmp_path / "pred16.png", tmp_path / "gt.png")
+    assert measures.mae == pytest.approx(_matlab_mae(ramp / 65535.0, gt), abs=1e-12)
+    assert measures.mae != pytest.approx(_matlab_mae(np.round(ramp / 257.0) / 255.0, gt), abs=1e-3)
+
+
+def test_a_colour_prediction_is_read_by_its_first_channel_as_the_toolbox_does(tmp_path: Path) -> None:
+    """The toolbox reads ``pred(:, :, 1)``: a heat-map render whose channels differ is its red channel, not its
+    luminance."""
+    gt = _half_square_gt(tmp_path)
+    red = np.tile(np.linspace(0, 255, 32), (32, 1)).astype(np.uint8)
+    colour = np.stack([red, np.full_like(red, 40), 255 - red], axis=-1)
+    write_png(tmp_path / "colour.png", colour)
+    write_png(tmp_path / "red.png", red)
+    from_colour, _ = measure_pair(tmp_path / "colour.png", tmp_path / "gt.png")
+    from_red, _ = measure_pair(tmp_path / "red.png", tmp_path / "gt.png")
+    assert from_colour.values() == from_red.values()
+    assert from_colour.mae == pytest.approx(_matlab_mae(red / 255.0, gt), abs=1e-12)
+    assert not np.array_equal(read_grey(tmp_path / "colour.png"), red), "its luminance differs from its red channel"
+
+
+def test_an_8_bit_prediction_gives_what_pysodmetrics_gives_on_its_own() -> None:
+    """For the common case (8-bit grey maps) the toolbox reading equals pysodmetrics' own ``pred / 255``."""
+    folder = fixture("cod10k-matlab")
+    for _, pred_path, gt_path in pair_files(folder / "pred", folder / "GT"):
+        own = sod.Smeasure(), sod.MAE(), sod.WeightedFmeasure()
+        for metric in own:
+            metric.step(pred=read_grey(pred_path), gt=read_gt(gt_path).astype(np.uint8) * 255)
+        measures, _ = measure_pair(pred_path, gt_path)
+        assert (measures.smeasure, measures.mae, measures.wfmeasure) == (
+            own[0].get_results()["sm"],
+            own[1].get_results()["mae"],
+            own[2].get_results()["wfm"],
+        )
 
 
 def make_pairs(root: Path, sizes: dict[str, tuple[int, int]]) -> tuple[Path, Path]:

@@ -266,6 +266,12 @@ def read_grey(path: str | os.PathLike[str]) -> np.ndarray:
     return _decode(path, pixels.grey).pixels
 
 
+def read_prediction(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a predicted map to evaluate as the CODToolbox does: ``float64`` (H, W) in [0, 1], the first channel of a
+    colour file, at its stored depth (rules in :mod:`wssam.pixels`)."""
+    return _decode(path, pixels.prediction).pixels
+
+
 def decode_gt(path: str | os.PathLike[str]) -> Decoded:
     """A ground-truth mask as ``bool`` (H, W) by the binary or soft rule of :mod:`wssam.pixels`, with notes."""
     return _decode(path, pixels.mask)

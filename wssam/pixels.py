@@ -15,6 +15,8 @@ worth telling the user about (the constants below), which ``prepare`` reports on
   everything not black is foreground (0/1, 0/255, 0/65535, black and one colour). Soft: any other grey mask
   (anti-aliased or JPEG-compressed edges) is foreground where its 8-bit level is above 128 (as the CODToolbox
   reads GT), and refused when no level is. Colour masks with more than two colours are refused.
+- **Predictions** (maps to evaluate) become ``float64`` (H, W) in [0, 1] as the CODToolbox reads them: the first
+  channel of a colour file, 8-bit levels / 255 and 16-bit levels / 65535.
 - **Label maps** (S-COD 0/1/2) are one channel of integers read as stored: 8-bit grey, palette indices (not their
   colours), 16-bit values that fit 8 bits; colour and alpha files are refused.
 """
@@ -129,6 +131,19 @@ def grey(image: Image.Image, notes: list[str]) -> np.ndarray:
     if values.ndim == 3:
         values = np.asarray(Image.fromarray(values).convert("L"), dtype=np.uint8)
     return values.copy()
+
+
+def prediction(image: Image.Image, notes: list[str]) -> np.ndarray:
+    """A predicted map as the CODToolbox reads one, ``im2double(pred(:, :, 1))``: ``float64`` (H, W) in [0, 1].
+
+    The first channel of a colour file (not its luminance: a heat-map render is read by its red channel, as the
+    toolbox does), at its stored depth: 8-bit levels / 255, 16-bit levels / 65535 (not rounded to 8 bits first).
+    Grey, 1-bit and palette files read as their grey levels (a grey palette's colours).
+    """
+    values = native(upright(image, notes), notes)
+    if values.ndim == 3:
+        values = values[..., 0]
+    return values / (65535 if values.dtype == np.uint16 else 255)
 
 
 def mask(image: Image.Image, notes: list[str]) -> np.ndarray:

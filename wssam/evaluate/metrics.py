@@ -1,9 +1,11 @@
 """The metrics of the MATLAB CODToolbox, per image and per dataset, via pysodmetrics.
 
-pysodmetrics does what the toolbox does, per image: the prediction is min-max normalised
-(``mapminmax(im2double(pred))``; a constant map is only divided by 255) and the GT is binarised with ``> 128``
-(MATLAB's ``gt > 128``: a grey level of exactly 128 is background, as in the soft-mask rule of
-:mod:`wssam.pixels`; the evaluate stage passes GT through :func:`wssam.io.read_gt` first, so 0/1 masks count too).
+Per image, as the toolbox does: the prediction is read as ``im2double(pred(:, :, 1))`` (the first channel of a
+colour file, 16-bit files at their full depth: :func:`wssam.io.read_prediction`) and min-max normalised
+(``mapminmax``; a constant map is left as read); the GT is binarised with MATLAB's ``gt > 128`` (a grey level of
+exactly 128 is background) by the mask rules of :func:`wssam.io.read_gt`, which also read 0/1 masks. pysodmetrics
+then computes the metrics on these arrays (its own reading, ``pred / 255`` of an 8-bit array, would cut a 16-bit
+map to 8 bits and read colour files by luminance).
 
 Metrics (names as the toolbox prints them): ``Smeasure`` (alpha 0.5), ``wFmeasure`` (beta^2 = 1), ``MAE``,
 ``adpEm`` / ``meanEm`` / ``maxEm`` and ``adpFm`` / ``meanFm`` / ``maxFm`` (beta^2 = 0.3). A dataset value is the
@@ -76,15 +78,29 @@ def curve_values(
     }
 
 
+def min_max_normalise(pred: np.ndarray) -> np.ndarray:
+    """MATLAB's ``mapminmax(pred, 0, 1)`` over the whole map: ``(pred - min) / (max - min)``; a constant map is
+    returned as it is (``mapminmax`` leaves constant rows unchanged). The same operations as pysodmetrics' own."""
+    low, high = pred.min(), pred.max()
+    return (pred - low) / (high - low) if high != low else pred
+
+
 def measure_image(pred: np.ndarray, gt: np.ndarray) -> ImageMeasures:
     """All metrics of one image with fresh pysodmetrics objects.
 
     Args:
-        pred: prediction, ``uint8`` (H, W), any range (min-max normalised by pysodmetrics).
-        gt: ground truth, ``uint8`` (H, W) grey levels (binarised with > 128 by pysodmetrics).
+        pred: prediction, ``float64`` (H, W) in [0, 1] as :func:`wssam.io.read_prediction` reads it (the toolbox's
+            ``im2double``); min-max normalised here, as the toolbox does.
+        gt: ground truth, ``bool`` (H, W), as :func:`wssam.io.read_gt` reads it.
     """
-    if pred.dtype != np.uint8 or gt.dtype != np.uint8 or pred.ndim != 2 or pred.shape != gt.shape:
-        raise ValueError(f"measure_image expects two uint8 (H, W) arrays of one shape, got {pred.shape}, {gt.shape}")
+    if pred.dtype != np.float64 or gt.dtype != bool or pred.ndim != 2 or pred.shape != gt.shape:
+        raise ValueError(
+            f"measure_image expects a float64 and a bool (H, W) array of one shape, got {pred.dtype} {pred.shape} "
+            f"and {gt.dtype} {gt.shape}"
+        )
+    if pred.size and not 0.0 <= pred.min() <= pred.max() <= 1.0:
+        raise ValueError(f"measure_image expects a prediction in [0, 1], got {pred.min()}..{pred.max()}")
+    pred = min_max_normalise(pred)
     smeasure, wfmeasure, mae, emeasure = sod.Smeasure(), sod.WeightedFmeasure(), sod.MAE(), sod.Emeasure()
     fmeasure = sod.FmeasureV2(
         {
@@ -94,7 +110,7 @@ def measure_image(pred: np.ndarray, gt: np.ndarray) -> ImageMeasures:
         }
     )
     for metric in (smeasure, wfmeasure, mae, emeasure, fmeasure):
-        metric.step(pred=pred, gt=gt)
+        metric.step(pred=pred, gt=gt, normalize=False)
     em = emeasure.get_results()["em"]
     handlers = fmeasure.get_results()
     fm = handlers["fm"]

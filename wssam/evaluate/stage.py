@@ -1,9 +1,9 @@
 """The ``evaluate`` stage: predicted maps against GT masks with the CODToolbox metrics (:mod:`.metrics`).
 
 Files: every GT ``<gt_dir>/<name>.<ext>`` needs a prediction ``<pred_dir>/<name>.<ext>`` with the same base name and
-the same size (any image suffix). Predictions are read as one ``uint8`` channel (RGB as luminance, 16-bit scaled);
-GT masks by the mask rules of :mod:`wssam.pixels` (0/1, 0/255 and two-colour masks are binary, soft masks are
-foreground above level 128) and given to pysodmetrics as 0/255. Empty GT masks are reported in one line.
+the same size (any image suffix). Predictions are read as the CODToolbox reads them (the first channel of a colour
+file, at its stored depth, in [0, 1]); GT masks by the mask rules of :mod:`wssam.pixels` (0/1, 0/255 and two-colour
+masks are binary, soft masks are foreground above level 128). Empty GT masks are reported in one line.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from wssam.cli import progress
@@ -20,9 +19,9 @@ from wssam.evaluate.metrics import METRIC_NAMES, ImageMeasures, aggregate, curve
 from wssam.io import (
     InputError,
     list_images,
-    read_grey,
     read_gt,
     read_image_size,
+    read_prediction,
     remove_temporaries,
     write_json,
     write_table,
@@ -63,7 +62,7 @@ def pair_files(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str])
 def measure_pair(pred_path: Path, gt_path: Path) -> tuple[ImageMeasures, bool]:
     """The metrics of one prediction against its GT, and whether that GT is empty (no foreground pixel)."""
     gt = read_gt(gt_path)
-    return measure_image(read_grey(pred_path), gt.astype(np.uint8) * 255), not gt.any()
+    return measure_image(read_prediction(pred_path), gt), not gt.any()
 
 
 def evaluate(
