@@ -74,6 +74,23 @@ def test_seeds_survive_the_shrink_and_keep_their_values() -> None:
     assert probability[100, 170] > 0.5 > probability[20, 20]
 
 
+def test_a_point_crowded_out_by_the_other_label_keeps_a_pixel_when_shrinking() -> None:
+    """A foreground point beside a background point: both land on one pixel at half size, and nearest neighbour
+    keeps the background; the foreground point then takes the nearest free pixel instead of vanishing (the walker
+    would otherwise have no foreground seed in that view)."""
+    from wssam.labels import resize_label_map
+
+    labels = np.zeros((24, 24), np.uint8)
+    labels[11, 10], labels[11, 11] = 1, 2
+    labels[3:6, 2:20] = 2  # a stroke, far from them: unchanged by the rule
+    small = resize_label_map(labels, (12, 12))
+    assert (small == 1).sum() == 1 and (small == 2).any()
+    row, col = np.argwhere(small == 1)[0]
+    assert abs(row - 5) <= 1 and abs(col - 5) <= 1, "beside where both points land"
+    assert np.array_equal(small[1:3], resize_label_map(labels[:8], (4, 12))[1:3])
+    assert np.array_equal(parse_view("scale0.5").apply_label_map(labels), small)
+
+
 @pytest.mark.parametrize("max_side", [0, 15])
 def test_the_working_size_has_a_floor(max_side: int) -> None:
     with pytest.raises(InputError, match="pseudo_label.random_walker.max_side"):

@@ -63,7 +63,9 @@ def resize_label_map(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a sparse label map ``uint8`` (H, W) to ``size`` (h, w) by nearest neighbour, values unchanged.
 
     When shrinking, a labelled pixel that nearest neighbour would drop is written back at its own position in the
-    target (pixel-centre rule, only onto unlabelled pixels), so no stroke and no single-pixel point disappears.
+    target (pixel-centre rule, only onto unlabelled pixels); a piece (8-connected pixels of one label) still left
+    without a pixel, because the other label holds its place (a foreground point beside a background one), gets one
+    on the nearest unlabelled pixel around that place. So no stroke and no single-pixel point disappears.
     """
     source = labels.shape[:2]
     if tuple(size) == source:
@@ -75,4 +77,42 @@ def resize_label_map(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         tx = np.clip(np.round((xs + 0.5) * size[1] / source[1] - 0.5).astype(int), 0, size[1] - 1)
         free = ~labelled_mask(out[ty, tx])
         out[ty[free], tx[free]] = labels[ys[free], xs[free]]
+        _place_crowded_out_pieces(labels, out, ys, xs, ty, tx)
     return out
+
+
+def _place_crowded_out_pieces(
+    labels: np.ndarray, out: np.ndarray, ys: np.ndarray, xs: np.ndarray, ty: np.ndarray, tx: np.ndarray
+) -> None:
+    """Give every piece of ``labels`` with no pixel in ``out`` one, in place, on the unlabelled pixel of ``out``
+    nearest the target place (``ty``, ``tx``) of its pixel nearest its centroid (within 2 pixels; ``ys``, ``xs``:
+    the labelled source pixels, (``ty``, ``tx``): where each lands)."""
+    from scipy import ndimage
+
+    for value in (FOREGROUND, BACKGROUND):
+        pieces, count = ndimage.label(labels == value, structure=np.ones((3, 3), dtype=bool))
+        if count == 0:
+            continue
+        own = pieces[ys, xs]
+        present = np.zeros(count + 1, dtype=bool)
+        present[own[(own > 0) & (out[ty, tx] == value)]] = True
+        for piece in np.flatnonzero(~present[1:]) + 1:
+            members = np.flatnonzero(own == piece)
+            centre = members[
+                np.argmin((ys[members] - ys[members].mean()) ** 2 + (xs[members] - xs[members].mean()) ** 2)
+            ]
+            row, col = _nearest_unlabelled(out, int(ty[centre]), int(tx[centre]))
+            if row >= 0:
+                out[row, col] = value
+
+
+def _nearest_unlabelled(labels: np.ndarray, row: int, col: int, reach: int = 2) -> tuple[int, int]:
+    """The unlabelled pixel of ``labels`` nearest (row, col) within ``reach`` pixels (ties: row-major first), or
+    (-1, -1) when there is none."""
+    top, left = max(0, row - reach), max(0, col - reach)
+    window = labels[top : row + reach + 1, left : col + reach + 1]
+    rows, cols = np.nonzero(window == UNLABELLED)
+    if len(rows) == 0:
+        return -1, -1
+    nearest = int(np.argmin((rows + top - row) ** 2 + (cols + left - col) ** 2))
+    return int(rows[nearest] + top), int(cols[nearest] + left)
