@@ -287,6 +287,12 @@ def read_probability(path: str | os.PathLike[str]) -> np.ndarray:
     return read_grey(path).astype(np.float32) / 255.0
 
 
+def read_mask_made_elsewhere(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a pseudo mask made outside the pipeline as ``float32`` (H, W) in [0, 1]: a binary file (0/1, 0/255,
+    0/65535) as 0 and 1, a soft map as grey level / 255 (rules in :mod:`wssam.pixels`)."""
+    return _decode(path, pixels.made_elsewhere).pixels
+
+
 def read_label_map(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a label map (e.g. S-COD scribbles) as stored: ``uint8`` (H, W), upright (EXIF applied), no conversion.
 

@@ -146,6 +146,18 @@ def prediction(image: Image.Image, notes: list[str]) -> np.ndarray:
     return values / (65535 if values.dtype == np.uint16 else 255)
 
 
+def made_elsewhere(image: Image.Image, notes: list[str]) -> np.ndarray:
+    """A pseudo mask made outside the pipeline as a probability map, ``float32`` (H, W) in [0, 1]: a binary file
+    (at most two values, one of them 0, as the binary rule of masks: 0/1, 0/255, 0/65535) as 0 and 1; any other as
+    its grey level / 255 (RGB as luminance, 16-bit scaled), a soft map keeping its levels."""
+    values = native(upright(image, notes), notes)
+    if values.ndim == 2:
+        levels = np.unique(values)
+        if len(levels) <= 2 and levels[0] == 0:
+            return (values > 0).astype(np.float32)
+    return grey(image, notes).astype(np.float32) / 255.0
+
+
 def mask(image: Image.Image, notes: list[str]) -> np.ndarray:
     """A ground-truth mask as ``bool`` (H, W): the binary rule, else the soft rule (module docstring)."""
     values = native(upright(image, notes), notes)

@@ -1,8 +1,10 @@
 """A labeler that reads one map per training image from a folder: pseudo masks made elsewhere, e.g. the ones the
 authors of WS-SAM published for the 4,040 COD training images, to train on them or to score them against ours.
 
-Files are matched by base name (``<folder>/<name>.<ext>``, any image suffix), read as one grey channel and divided by
-255 (a 0/255 mask becomes 0/1; a soft map keeps its levels), and must have the image's size. Every map is checked
+Files are matched by base name (``<folder>/<name>.<ext>``, any image suffix) and must have the image's size. A binary
+file (at most two values, one of them 0: 0/255, 0/1, 0/65535, as ground-truth masks are read) becomes 0/1; any
+other is read as one grey channel divided by 255 (a soft map keeps its levels). A 0/1 mask is thus not taken for a
+nearly black probability map, which would pass entropy selection as a confident, empty label. Every map is checked
 before any is used: a missing or wrongly sized one is an InputError naming the file. The map does not depend on
 the view (it was made outside this pipeline), so every view gets the same map: use ``pseudo_label.views:
 [identity]`` with this labeler.
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wssam.io import InputError, list_images, read_image_size, read_probability
+from wssam.io import InputError, list_images, read_image_size, read_mask_made_elsewhere
 from wssam.pseudo_label.cache import file_digest
 from wssam.pseudo_label.labelers.base import Labeler
 from wssam.pseudo_label.prompts import Prompts
@@ -58,7 +60,7 @@ class FolderLabeler(Labeler):
 
     def map_in_view(self, name: str, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
         del prompts, view  # made outside this pipeline: the same map for every view
-        probability = read_probability(self.files[name])
+        probability = read_mask_made_elsewhere(self.files[name])
         if probability.shape != image.shape[:2]:
             raise InputError(f"{self.files[name]}: pseudo mask size differs from its image; replace it")
         return probability
