@@ -86,6 +86,20 @@ def test_box_around_foreground() -> None:
     assert not _make(_scribbles(), use_box=True, max_points=1).multimask  # a box makes a point unambiguous
 
 
+def test_no_box_around_a_single_point_or_a_straight_line() -> None:
+    """A zero-area box is no prompt: with a single foreground point it would also switch multimask off."""
+    point = np.zeros((30, 40), np.uint8)
+    point[12, 20] = 1
+    prompts = prompts_from_sparse(point, kind="point", name="a", seed=0, config=PROMPTS.replace(use_box=True))
+    assert prompts.box is None and prompts.multimask
+    line = point.copy()
+    line[3, 3] = 2
+    line[12, 20:30] = 1
+    assert _make(line, use_box=True).box is None
+    line[13, 25] = 1
+    assert _make(line, use_box=True).box.tolist() == [20.0, 12.0, 29.0, 13.0]
+
+
 def test_no_foreground_is_a_clear_error() -> None:
     sparse = np.zeros((16, 16), dtype=np.uint8)
     sparse[3, 3] = 2

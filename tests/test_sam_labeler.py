@@ -28,11 +28,14 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _prompts(kind: str = "scribble", use_box: bool = False):
-    """Scribble prompts (10 + 10 points), or a single foreground point (kind "point")."""
+    """Scribble prompts (10 + 10 points), or a single foreground point (kind "point"; two with ``use_box``, so that
+    the box around them encloses an area)."""
     image, sparse = synthetic_example(48, 80)
     if kind == "point":
         sparse = np.zeros_like(sparse)
         sparse[26, 36] = 1
+        if use_box:
+            sparse[31, 44] = 1
     config = CONFIG.prompts.replace(use_box=use_box)
     return image, prompts_from_sparse(sparse, kind=kind, name="t", seed=0, config=config)
 

@@ -38,7 +38,8 @@ class Prompts:
 
     - ``points``: ``float32`` (N, 2), ``(x, y)`` pixels;
     - ``labels``: ``int64`` (N,), 1 = foreground, 0 = background;
-    - ``box``: ``float32`` (4,) ``(x0, y0, x1, y1)`` around the foreground pixels (inclusive centres), or None;
+    - ``box``: ``float32`` (4,) ``(x0, y0, x1, y1)`` around the foreground pixels (inclusive centres), or None (not
+      asked for, or the foreground encloses no area: :func:`foreground_box`);
     - ``sparse``: the S-COD label map ``uint8`` (H, W) in the same frame, for labelers that use dense strokes;
     - ``kind``: ``scribble`` or ``point``.
     """
@@ -87,6 +88,17 @@ def _pixels(mask: np.ndarray) -> np.ndarray:
     return np.stack([xs, ys], axis=1).astype(np.float32)
 
 
+def foreground_box(sparse: np.ndarray) -> np.ndarray | None:
+    """``float32`` (4,) ``(x0, y0, x1, y1)`` around the foreground pixels of ``sparse`` (inclusive centres), or None
+    when they enclose no area (a single point, or one straight line of pixels): SAM would read such a box as a
+    prompt of its own, and it would switch a single point's multimask output off."""
+    pixels = _pixels(foreground_mask(sparse))
+    low, high = pixels.min(axis=0), pixels.max(axis=0)
+    if np.any(high <= low):
+        return None
+    return np.concatenate([low, high]).astype(np.float32)
+
+
 def prompts_from_sparse(sparse: np.ndarray, *, kind: str, name: str, seed: int, config: PromptConfig) -> Prompts:
     """Prompts in the original frame from an S-COD label map ``uint8`` (H, W) with values 0/1/2.
 
@@ -110,10 +122,7 @@ def prompts_from_sparse(sparse: np.ndarray, *, kind: str, name: str, seed: int, 
     labels = np.concatenate([np.full(len(foreground), SAM_POSITIVE), np.full(len(background), SAM_NEGATIVE)]).astype(
         np.int64
     )
-    box = None
-    if config.use_box:
-        fg_all = _pixels(foreground_mask(sparse))
-        box = np.concatenate([fg_all.min(axis=0), fg_all.max(axis=0)]).astype(np.float32)
+    box = foreground_box(sparse) if config.use_box else None
     return Prompts(points=points, labels=labels, box=box, sparse=sparse, kind=kind)
 
 
