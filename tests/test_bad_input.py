@@ -81,6 +81,18 @@ def _one_line_error(result, *patterns: str) -> None:
 # --- images, masks, orientation, empty labels: prepare ----------------------------------------------------------
 
 
+def test_names_that_are_numbers_keep_their_zeros_through_the_manifest(tmp_path: Path) -> None:
+    """``0001`` read back as the number 1 gave predictions named ``1.png`` beside GT ``0001.png`` (when every name
+    of a set is a number)."""
+    names = ["0001", "0002", "0010"]
+    train = _dataset(tmp_path / "raw" / "train", names)
+    result = _prepare(tmp_path, train)
+    assert result.exit_code == 0, result.stderr
+    table = read_manifest(tmp_path / "out" / "train" / "manifest.csv")
+    assert sorted(table["name"]) == sorted(names)
+    assert all((tmp_path / "out" / "train" / "Imgs" / f"{name}.png").is_file() for name in names)
+
+
 def test_prepare_converts_every_encoding_by_its_rule_and_reports_each_kind_once(tmp_path: Path) -> None:
     names = ["deep", "deep2", "cmyk", "exif", "zero_one", "soft", "empty_gt", "no_bg", "no_fg", "plain"]
     train = _dataset(tmp_path / "raw" / "train", names)

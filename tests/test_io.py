@@ -77,3 +77,13 @@ def test_list_images_rejects_duplicate_base_names(tmp_path) -> None:
         (tmp_path / name).write_bytes(b"x")
     with pytest.raises(InputError, match="same base name"):
         list_images(tmp_path)
+
+
+def test_a_table_keeps_its_names_as_written(tmp_path) -> None:
+    import pandas as pd
+
+    from wssam.io import read_table, write_table
+
+    for names in (["0001", "0002"], ["1e5", "NA", "nan", "007"]):
+        write_table(tmp_path / "t.csv", pd.DataFrame({"name": names, "value": [0.5] * len(names)}))
+        assert read_table(tmp_path / "t.csv")["name"].tolist() == names

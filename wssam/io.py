@@ -360,12 +360,17 @@ def write_table(path: str | os.PathLike[str], table: pd.DataFrame) -> None:
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a CSV table; a missing or empty file is an :class:`InputError`."""
+    """Read a CSV table; a missing or empty file is an :class:`InputError`.
+
+    A ``name`` column (image base names) is text as written: ``0001`` stays ``0001``, not the number 1 (a dataset of
+    zero-padded numbers would otherwise get predictions named ``1.png`` beside ``0001.png``); no value but an empty
+    field is read as missing (``NA`` and ``nan`` are names too).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found; run the stage that writes it first")
     try:
-        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+        return pd.read_csv(path, dtype={"name": str}, keep_default_na=False, na_values=[""])
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
         raise InputError(f"{path}: cannot read table ({error}); delete it and rerun the stage") from error
 
