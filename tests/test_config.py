@@ -77,6 +77,7 @@ def test_deleting_any_key_names_it(key: str) -> None:
         ("prepare", {"max_image": 4}, r"unknown parameter 'prepare.max_image'"),
         ("prepare", {"test_sets": {"bad name": "synthetic"}}, r"'prepare.test_sets' .* may hold only letters"),
         ("prepare", {"sparse": {"kind": "box"}}, r"parameter 'prepare.sparse.kind' = 'box'"),
+        ("prepare", {"sparse": {"stroke_width": 4}}, r"'prepare.sparse.stroke_width' = 4 .* odd .* use 3 or 5"),
     ],
 )
 def test_bad_values_are_one_line_naming_the_key(section: str, changes: dict, message: str) -> None:

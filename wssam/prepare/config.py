@@ -29,6 +29,17 @@ class SparseConfig(Config):
     points_per_class: int = Field(ge=1)
     stroke_width: int = Field(ge=1)
 
+    @field_validator("stroke_width")
+    @classmethod
+    def _odd_width(cls, width: int) -> int:
+        """A stroke is its one-pixel centre line widened equally on both sides, so its width is odd."""
+        if width % 2 == 0:
+            raise ValueError(
+                f"{width} is even: a stroke is its centre line widened equally on both sides, so its width is odd "
+                f"(1, 3, 5, ...); use {width - 1} or {width + 1}"
+            )
+        return width
+
 
 class SyntheticConfig(Config):
     """``prepare.synthetic``: the embedded demo, square images of ``image_size`` pixels."""
