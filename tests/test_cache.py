@@ -106,6 +106,24 @@ def test_the_checkpoint_is_hashed_once_and_again_when_it_changes(tmp_path: Path,
     assert cache.remembered_digest(checkpoint) != first and len(hashed) == 2
 
 
+def test_a_checkpoint_replaced_by_a_copy_with_the_old_size_and_time_is_hashed_again(tmp_path: Path) -> None:
+    """``cp -p``, ``rsync -a`` and ``tar x`` keep the modification time: size and mtime alone would keep the old
+    digest, and the SAM views would reuse maps of the old checkpoint."""
+    checkpoint, other = tmp_path / "sam.pth", tmp_path / "other.pth"
+    checkpoint.write_bytes(b"weights one")
+    other.write_bytes(b"weights two")
+    cache = MapCache(tmp_path / "cache")
+    first = cache.remembered_digest(checkpoint)
+    kept = checkpoint.stat().st_mtime_ns
+    os.utime(other, ns=(kept, kept))
+    os.replace(other, checkpoint)  # a copy put in place, same size and modification time
+    assert checkpoint.stat().st_mtime_ns == kept and checkpoint.stat().st_size == len(b"weights one")
+    assert cache.remembered_digest(checkpoint) == cache_module.file_digest(checkpoint) != first
+    checkpoint.write_bytes(b"weights thr")  # rewritten in place, then its time set back
+    os.utime(checkpoint, ns=(kept, kept))
+    assert cache.remembered_digest(checkpoint) == cache_module.file_digest(checkpoint)
+
+
 def test_entries_are_whole_or_absent_and_old_leftovers_go(tmp_path: Path) -> None:
     cache = MapCache(tmp_path)
     stale, fresh = tmp_path / "tmp" / f".k1.x{TEMP_MARK}", tmp_path / "tmp" / f".k2.y{TEMP_MARK}"

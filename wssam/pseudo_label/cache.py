@@ -189,11 +189,20 @@ class MapCache:
         shutil.copyfile(self.path(key), target)
 
     def remembered_digest(self, path: str | os.PathLike[str]) -> str:
-        """SHA-256 of the file at ``path``, computed once and remembered by its absolute path, size and
-        modification time (a rewritten or touched file is hashed again)."""
+        """SHA-256 of the file at ``path``, computed once and remembered by its absolute path, size, modification
+        and change times, inode and device: a rewritten or touched file is hashed again, and so is one replaced by
+        a copy that kept the old size and modification time (``cp -p``, ``rsync -a``, ``tar x``, another machine
+        sharing the cache), whose change time and inode are new; nobody can set those."""
         path = Path(os.path.abspath(path))
         stat = path.stat()
-        facts = {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        facts = {
+            "path": str(path),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "ctime_ns": stat.st_ctime_ns,
+            "inode": stat.st_ino,
+            "device": stat.st_dev,
+        }
         memo = self.folder / "files" / f"{hashlib.sha256(str(path).encode('utf-8')).hexdigest()[:32]}.json"
         try:
             saved = json.loads(memo.read_text(encoding="utf-8"))
