@@ -366,3 +366,35 @@ def test_wssam_network_overfits_one_image() -> None:
         torch.nn.utils.clip_grad_value_(model.parameters(), config.grad_clip)
         optimizer.step()
     assert iou >= 0.9
+
+
+def test_the_data_fingerprint_covers_every_file_training_reads(tmp_path: Path) -> None:
+    """A resumed run must not continue on changed inputs: images and scribbles count, not only the pseudo labels."""
+    from wssam.train.dataset import data_fingerprint
+
+    manifest, scored = make_training_data(tmp_path, n_images=3)
+    records = load_records(manifest, scored)
+    first = data_fingerprint(records)
+    for field in ("image", "sparse", "label", "weight"):
+        path = getattr(records[1], field)
+        kept = path.read_bytes()
+        path.write_bytes(kept + b"\0")  # any change of the bytes
+        assert data_fingerprint(records) != first, field
+        path.write_bytes(kept)
+    assert data_fingerprint(records) == first
+
+
+def test_the_released_network_refuses_batches_of_one_image_in_one_process() -> None:
+    """Its batch norm after global pooling cannot train on one image: one line naming the key, not a crash in the
+    first step; the other networks train on batches of one."""
+    from wssam.distributed import World
+    from wssam.io import InputError
+    from wssam.train.parallel import check_batch_per_process
+
+    one = World(rank=0, local_rank=0, size=1)
+    with pytest.raises(InputError, match=r"'train.batch_size' = 1: the released network"):
+        check_batch_per_process(1, 10, one, "released")
+    with pytest.raises(InputError, match=r"1 training image left .* train.val_fraction"):
+        check_batch_per_process(4, 1, one, "released")
+    check_batch_per_process(2, 2, one, "released")
+    check_batch_per_process(1, 1, one, "wssam")

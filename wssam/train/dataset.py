@@ -94,11 +94,12 @@ def load_records(manifest: str | os.PathLike[str], scored_dir: str | os.PathLike
 
 
 def data_fingerprint(records: list[Record]) -> str:
-    """SHA-256 over the kept names and the bytes of their pseudo labels and weights: equal data -> equal string."""
+    """SHA-256 over the kept names and the bytes of everything training reads of them (image, sparse labels,
+    pseudo label, weight): equal data -> equal string, so a run never resumes on changed inputs."""
     digest = hashlib.sha256()
     for record in sorted(records, key=lambda r: r.name):
         digest.update(record.name.encode() + b"\0")
-        for path in (record.label, record.weight):
+        for path in (record.image, record.sparse, record.label, record.weight):
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 

@@ -35,9 +35,27 @@ def backend(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 
 
-def check_batch_per_process(batch_size: int, images: int, world: World) -> None:
-    """Under DDP every process needs 2 images of each batch: ``batch_size`` and the training set must allow it."""
+#: networks with a batch norm after global pooling, which cannot train on a batch of one image
+PAIRED_BATCH_NETWORKS = ("released",)
+
+
+def check_batch_per_process(batch_size: int, images: int, world: World, network: str = "wssam") -> None:
+    """Each process needs 2 images of each batch under DDP, and so does the one process of a network in
+    :data:`PAIRED_BATCH_NETWORKS`: ``batch_size`` and the training set must allow it (an InputError naming the key
+    to change otherwise). Other networks train on batches of any size in one process."""
+    if world.size == 1 and network not in PAIRED_BATCH_NETWORKS:
+        return
     if world.size == 1:
+        if batch_size < 2:
+            raise InputError(
+                f"parameter 'train.batch_size' = {batch_size}: the {network} network's batch norm after global "
+                "pooling cannot train on one image; use 2 or more"
+            )
+        if images < 2:
+            raise InputError(
+                f"{images} training image left after the held-out share: the {network} network needs batches of 2; "
+                "lower train.val_fraction or keep more images"
+            )
         return
     check_global_batch(batch_size, world.size)
     if images < 2 * world.size:

@@ -94,7 +94,7 @@ def _train(
     records = load_records(manifest, scored_dir)
     fingerprint = data_fingerprint(records)
     train_set, val_set = _split(records, config)
-    check_batch_per_process(config.batch_size, len(train_set), world)
+    check_batch_per_process(config.batch_size, len(train_set), world, config.model.name)
 
     model, optimizer, average = _fresh_start(config, build, device)
     state = None
