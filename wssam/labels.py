@@ -9,6 +9,7 @@ any other interpolation invents label values at stroke borders.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -50,6 +51,24 @@ def labelled_mask(labels: np.ndarray) -> np.ndarray:
     return labels != UNLABELLED
 
 
+def labelled_pieces(labels: np.ndarray) -> Iterator[tuple[int, np.ndarray, int]]:
+    """The pieces of a sparse label map ``uint8`` (H, W): for foreground, then background, where present,
+    ``(label, pieces, count)`` with ``pieces`` ``int32`` (H, W) numbering that label's 8-connected pieces 1 to
+    ``count`` (0 elsewhere). A stroke is one piece; so is a single-pixel point."""
+    from scipy import ndimage
+
+    for value in (FOREGROUND, BACKGROUND):
+        pieces, count = ndimage.label(labels == value, structure=np.ones((3, 3), dtype=bool))
+        if count:
+            yield value, pieces, count
+
+
+def central_pixel(rows: np.ndarray, cols: np.ndarray) -> int:
+    """Index into (``rows``, ``cols``) of the pixel of one piece nearest its centroid (ties: the first): the one
+    pixel that stands for a piece a resampling dropped."""
+    return int(np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2))
+
+
 def nearest_index(source: int, target: int) -> np.ndarray:
     """Source index of each target index for a pixel-centre nearest-neighbour resize of one axis (``int`` (target,)).
 
@@ -87,20 +106,13 @@ def _place_crowded_out_pieces(
     """Give every piece of ``labels`` with no pixel in ``out`` one, in place, on the unlabelled pixel of ``out``
     nearest the target place (``ty``, ``tx``) of its pixel nearest its centroid (within 2 pixels; ``ys``, ``xs``:
     the labelled source pixels, (``ty``, ``tx``): where each lands)."""
-    from scipy import ndimage
-
-    for value in (FOREGROUND, BACKGROUND):
-        pieces, count = ndimage.label(labels == value, structure=np.ones((3, 3), dtype=bool))
-        if count == 0:
-            continue
+    for value, pieces, count in labelled_pieces(labels):
         own = pieces[ys, xs]
         present = np.zeros(count + 1, dtype=bool)
         present[own[(own > 0) & (out[ty, tx] == value)]] = True
         for piece in np.flatnonzero(~present[1:]) + 1:
             members = np.flatnonzero(own == piece)
-            centre = members[
-                np.argmin((ys[members] - ys[members].mean()) ** 2 + (xs[members] - xs[members].mean()) ** 2)
-            ]
+            centre = members[central_pixel(ys[members], xs[members])]
             row, col = _nearest_unlabelled(out, int(ty[centre]), int(tx[centre]))
             if row >= 0:
                 out[row, col] = value

@@ -23,10 +23,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
-from scipy import ndimage
 from torchvision.transforms import InterpolationMode
 
-from wssam.labels import BACKGROUND, FOREGROUND, UNLABELLED, resize_label_map
+from wssam.labels import UNLABELLED, central_pixel, labelled_pieces, resize_label_map
 from wssam.train.config import AugmentConfig
 
 BILINEAR = InterpolationMode.BILINEAR
@@ -72,15 +71,12 @@ def rotate_label_map(sparse: torch.Tensor, degrees: float) -> torch.Tensor:
     rotated = TF.rotate(sparse, degrees, interpolation=NEAREST_ROTATE, fill=0)
     labels = sparse[0].numpy()
     lost: list[tuple[int, int, int]] = []  # (row, column, label) of one pixel per dropped piece
-    for value in (FOREGROUND, BACKGROUND):
-        pieces, count = ndimage.label(labels == value, structure=np.ones((3, 3), dtype=bool))
-        if count == 0:
-            continue
+    for value, pieces, count in labelled_pieces(labels):
         ids = torch.from_numpy(pieces.astype(np.float32))[None]
         kept = np.unique(TF.rotate(ids, degrees, interpolation=NEAREST_ROTATE, fill=0.0).numpy())
         for piece in sorted(set(range(1, count + 1)) - set(kept.astype(int).tolist())):
             rows, cols = np.nonzero(pieces == piece)
-            nearest = int(np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2))
+            nearest = central_pixel(rows, cols)
             lost.append((int(rows[nearest]), int(cols[nearest]), value))
     if not lost:
         return rotated
