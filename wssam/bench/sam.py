@@ -41,7 +41,6 @@ from segment_anything.modeling import Sam
 
 from wssam.devices import autocast, describe_cpu_bf16, uses_bf16
 from wssam.pseudo_label.config import SAM_MODEL_TYPES, PromptConfig
-from wssam.pseudo_label.labelers.base import label_in_view
 from wssam.pseudo_label.labelers.sam import SamLabeler
 from wssam.pseudo_label.labelers.sam_setup import reexec_with_allocator_tunables
 from wssam.pseudo_label.labelers.tiny_sam import build_tiny_sam
@@ -196,7 +195,7 @@ def main(argv: list[str]) -> None:
         encoder_times.append(encoder(image))
         print(f"encoder {encoder_times[-1]:.2f} s", flush=True)
         for view in views:
-            view_times.append(timed(label_in_view, labeler, image, prompts, view)[0])
+            view_times.append(timed(labeler.map_in_view, "bench", image, prompts, view)[0])
             informed_times.append(timed(informed_view, predictor, informed_bf16, image, prompts, view)[0])
             print(f"view {view.name}: ours {view_times[-1]:.2f} s, informed {informed_times[-1]:.2f} s", flush=True)
     tuned = naive_times(model, examples, views)

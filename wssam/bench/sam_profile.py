@@ -127,8 +127,9 @@ def profile_view(
         tensor, input_size = timer.time("encoder input (resize, normalise, pad)", labeler.encoder_input, viewed)
         features = timer.time("encoder", labeler.encode, tensor)
         state = SamEmbedding(features=features, input_size=input_size, original_size=viewed.shape[:2])
-        probability = timer.time("prompts, decoder, upsampling", labeler.predict, state, moved)
-        mapped = timer.time("map back to the original frame", view.invert_map, probability, image.shape[:2])
+        full_scale = view.rotated_size(image.shape[:2])
+        probability = timer.time("prompts, decoder, upsampling", labeler.predict, state, moved, full_scale)
+        mapped = timer.time("map back to the original frame", view.restore_orientation, probability, image.shape[:2])
         timer.time("PNG write", write_probability, folder / "map.png", mapped)
         total = time.perf_counter() - start
     parts = dict(timer.seconds)

@@ -101,6 +101,15 @@ class View:
         if rotated != probability.shape:
             image = Image.fromarray(np.ascontiguousarray(probability))
             probability = np.asarray(image.resize((rotated[1], rotated[0]), Image.Resampling.BILINEAR))
+        return self.restore_orientation(probability, size)
+
+    def restore_orientation(self, probability: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Map ``float32`` in this view's orientation at full scale (shape :meth:`rotated_size` of ``size``) ->
+        ``float32`` (H, W) = ``size`` in the original frame: un-rotated and un-flipped, nothing resampled, so a
+        binary map stays binary; values clipped to [0, 1]."""
+        expected = self.rotated_size(size)
+        if probability.shape != expected:
+            raise ValueError(f"view {self.name}: full-scale map has shape {probability.shape}, expected {expected}")
         return np.clip(self._unorient(probability), 0.0, 1.0).astype(np.float32)
 
     # ------------------------------------------------------------ geometry

@@ -198,19 +198,29 @@ class SamLabeler(PromptLabeler):
 
     def maps_in_view(self, examples: list[Example], view: View) -> list[np.ndarray]:
         """The maps of ``examples`` in ``view``, their images encoded together (:meth:`prepare_many`); decoding stays
-        per image. Equal to one image at a time within floating-point tolerance."""
+        per image. Equal to one image at a time within floating-point tolerance.
+
+        In a scaled view SAM's logits are brought to full scale by SAM's own upsampling before the mask is taken
+        (``output_size`` of :meth:`predict`), so a ``binary`` map comes back binary: resampling the view's 0/1 mask
+        instead would put grey levels on every edge, entropy where no view disagrees."""
         states = self.prepare_many([view.apply_image(example.image) for example in examples])
         maps = []
         for example, state in zip(examples, states, strict=True):
-            answer = checked_probability(self.predict(state, prompts_in_view(example.prompts, view)),
-                                         state.original_size, self.name)  # fmt: skip
-            maps.append(view.invert_map(answer, example.image.shape[:2]))
+            full_scale = view.rotated_size(example.image.shape[:2])
+            answer = self.predict(state, prompts_in_view(example.prompts, view), output_size=full_scale)
+            answer = checked_probability(answer, full_scale, self.name)
+            maps.append(view.restore_orientation(answer, example.image.shape[:2]))
         return maps
 
+    def map_in_view(self, name: str, image: np.ndarray, prompts: Prompts, view: View) -> np.ndarray:
+        """:meth:`maps_in_view` of one image."""
+        return self.maps_in_view([Example(name, image, prompts)], view)[0]
+
     @torch.inference_mode()
-    def predict(self, state: SamEmbedding, prompts: Prompts) -> np.ndarray:
-        """SAM's mask for ``prompts``, ``float32`` (H, W) at the prepared image's size: 0/1 (``binary``: logits above
-        SAM's mask threshold) or the sigmoid of the logits in [0, 1] (``soft``).
+    def predict(self, state: SamEmbedding, prompts: Prompts, output_size: tuple[int, int] | None = None) -> np.ndarray:
+        """SAM's mask for ``prompts`` (in the prepared image's frame), ``float32`` (H, W) = ``output_size`` (default:
+        the prepared image's size): 0/1 (``binary``: logits above SAM's mask threshold) or the sigmoid of the logits
+        in [0, 1] (``soft``), the logits upsampled to that size by SAM's ``postprocess_masks`` first.
 
         One point without a box: three masks, keep the highest predicted IoU; otherwise a single mask.
         """
@@ -236,7 +246,8 @@ class SamLabeler(PromptLabeler):
             multimask_output=prompts.multimask,
         )
         best = int(torch.argmax(iou[0]))
-        logits = self.model.postprocess_masks(low_res[:, best : best + 1], state.input_size, state.original_size)
+        size = state.original_size if output_size is None else output_size
+        logits = self.model.postprocess_masks(low_res[:, best : best + 1], state.input_size, size)
         logits = logits[0, 0].float()
         answer = (logits > self.model.mask_threshold).float() if self.binary else torch.sigmoid(logits)
         return answer.cpu().numpy().astype(np.float32)
