@@ -97,6 +97,14 @@ def test_select_rejects_unknown_rule() -> None:
         select_images({"a": 0.1}, rule="median")
 
 
+@pytest.mark.parametrize("rule", ["tau", "fraction"])
+def test_select_refuses_an_entropy_that_is_not_a_number(rule: str) -> None:
+    """A NaN sorted anywhere: the fraction rule kept it and dropped the most certain image."""
+    entropies = {"a": 0.1, "b": float("nan"), "c": 0.05, "d": 0.2}
+    with pytest.raises(ValueError, match="not a finite number for b"):
+        select_images(entropies, rule=rule, tau=0.5, keep_fraction=0.5)
+
+
 def test_iou_and_mae() -> None:
     gt = np.array([[True, True], [False, False]])
     assert iou(gt, gt) == 1.0

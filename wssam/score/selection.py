@@ -33,7 +33,7 @@ def select_images(
     Args:
         mean_entropy: image name -> mean pixel entropy in bits ([0, 1]).
         rule: ``"tau"`` (keep entropy <= ``tau``) or ``"fraction"`` (keep the ``keep_fraction`` most certain
-            images, at least one, ties broken by name).
+            images, at least one, ties broken by name). A value that is not finite raises ValueError.
         tau: entropy threshold in bits, used by the ``tau`` rule.
         keep_fraction: share of images to keep, in (0, 1], used by the ``fraction`` rule.
 
@@ -41,6 +41,9 @@ def select_images(
         image name -> kept, in the order of ``mean_entropy``. The ``tau`` rule may keep no image at all; the caller
         decides whether that is an error.
     """
+    unusable = [name for name, value in mean_entropy.items() if not math.isfinite(value)]
+    if unusable:  # a NaN would sort anywhere and take a most-certain image's place
+        raise ValueError(f"mean entropy is not a finite number for {', '.join(unusable[:3])}")
     if rule == "tau":
         return {name: bool(value <= tau) for name, value in mean_entropy.items()}
     if rule == "fraction":
