@@ -62,6 +62,19 @@ def test_label_map_keeps_values_and_rejects_rgb(tmp_path) -> None:
         read_label_map(tmp_path / "rgb.png")
 
 
+def test_label_map_stored_as_jpeg_is_refused(tmp_path) -> None:
+    """JPEG moves labels between 0, 1 and 2 where they stay valid (here a background stroke becomes foreground), so
+    the file is refused for its format, not its values."""
+    labels = np.zeros((32, 32), dtype=np.uint8)
+    labels[4:7, 4:28] = 2
+    labels[16:19, 8:24] = 1
+    Image.fromarray(labels).save(tmp_path / "s.jpg")
+    with Image.open(tmp_path / "s.jpg") as stored:
+        assert not np.array_equal(np.asarray(stored), labels)  # what reading it as stored would train on
+    with pytest.raises(InputError, match=r"s\.jpg: label map stored as JPEG.*save it as PNG"):
+        read_label_map(tmp_path / "s.jpg")
+
+
 def test_atomic_path_leaves_target_untouched_on_failure(tmp_path) -> None:
     target = tmp_path / "out.txt"
     target.write_text("old")

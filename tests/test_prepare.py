@@ -41,6 +41,18 @@ def test_scribbles_never_cross_the_boundary(width):
         assert (labels == FOREGROUND).any() and (labels == BACKGROUND).any()
 
 
+@pytest.mark.parametrize(("shape", "width"), [((2, 60), 3), ((12, 40), 25), ((32, 32), 65)])
+def test_scribbles_on_an_image_too_thin_for_the_border_line(shape, width):
+    """The background line along a border sits 6 % of the side (at least the stroke's radius + 1) inside it; where
+    that is outside the image, the line is left out (it indexed past the image, or wrapped to the far side)."""
+    mask = np.zeros(shape, bool)
+    mask[: shape[0] // 2 + 1, shape[1] // 3 : shape[1] // 2] = True
+    for seed in range(8):
+        labels = simulate_scribbles(mask, stroke_width=width, seed=seed)
+        assert mask[labels == FOREGROUND].all() and not mask[labels == BACKGROUND].any()
+        assert (labels == FOREGROUND).any() and (labels == BACKGROUND).any()
+
+
 def test_tiny_object_gets_its_pixel():
     tiny = _masks()[-1]
     assert simulate_scribbles(tiny, stroke_width=3, seed=0)[5, 7] == FOREGROUND

@@ -18,7 +18,7 @@ worth telling the user about (the constants below), which ``prepare`` reports on
 - **Predictions** (maps to evaluate) become ``float64`` (H, W) in [0, 1] as the CODToolbox reads them: the first
   channel of a colour file, 8-bit levels / 255 and 16-bit levels / 65535.
 - **Label maps** (S-COD 0/1/2) are one channel of integers read as stored: 8-bit grey, palette indices (not their
-  colours), 16-bit values that fit 8 bits; colour and alpha files are refused.
+  colours), 16-bit values that fit 8 bits; colour and alpha files are refused, and so are JPEG files (lossy).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 ALPHA_MODES = ("RGBA", "LA", "RGBa", "La")
 LABEL_MODES = ("L", "P", "1", "I", *SIXTEEN_BIT_MODES)
+#: Pillow's names of the lossy formats wssam reads (MPO: a camera's JPEG with more than one picture)
+LOSSY_FORMATS = ("JPEG", "MPO")
 
 # conversions worth reporting (prepare prints one line per kind with the images concerned)
 EXIF_ROTATED = "EXIF orientation applied"
@@ -187,7 +189,13 @@ def mask(image: Image.Image, notes: list[str]) -> np.ndarray:
 
 
 def label_values(image: Image.Image) -> np.ndarray:
-    """A label map's stored values, upright, as ``uint8`` (H, W) (palette indices, not colours)."""
+    """A label map's stored values, upright, as ``uint8`` (H, W) (palette indices, not colours). A JPEG file is
+    refused: its compression moves values between 0, 1 and 2 where they stay valid (a background stroke read as
+    foreground), so no check of the values could catch it."""
+    if image.format in LOSSY_FORMATS:
+        raise UnsupportedPixelsError(
+            f"label map stored as {image.format}, whose compression changes the 0/1/2 labels; save it as PNG"
+        )
     image = upright(image, [])
     if image.mode not in LABEL_MODES:
         raise UnsupportedPixelsError(

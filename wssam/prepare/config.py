@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from wssam.config import Config
 from wssam.labels import SPARSE_KINDS
+from wssam.prepare.layout import TRAIN_DIR
 
 SYNTHETIC = "synthetic"
 SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -66,4 +67,9 @@ class PrepareConfig(Config):
         for name in sets:
             if not SET_NAME.match(name):
                 raise ValueError(f"set name {name!r} may hold only letters, digits, '_', '-' and '.'")
+            if name == TRAIN_DIR:
+                raise ValueError(
+                    f"set name {name!r} is the training set's (a synthetic test set of that name would be its copy); "
+                    "choose another name"
+                )
         return sets

@@ -117,7 +117,9 @@ def background_strokes(mask: np.ndarray, *, stroke_width: int, rng: np.random.Ge
     which = int(rng.integers(4))
     start, stop = sorted(rng.uniform(0.1, 0.9, size=2))
     start, stop = int(start * side), max(int(stop * side), int(start * side) + 1)
-    if which == 0:
+    if inset > side - 1:  # the image is too thin for a line that far inside: the arc, or the deepest pixel
+        pass
+    elif which == 0:
         border[inset, start:stop] = True
     elif which == 1:
         border[height - 1 - inset, start:stop] = True

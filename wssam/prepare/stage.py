@@ -27,7 +27,15 @@ from wssam.io import atomic_path, read_gt, read_label_map, read_rgb, remove_temp
 from wssam.prepare.config import SYNTHETIC, PrepareConfig
 from wssam.prepare.datasets import RealDataset, scan_dataset
 from wssam.prepare.demo import demo_samples
-from wssam.prepare.layout import MANIFEST_NAME, gt_file, image_file, sparse_file, test_folder, train_folder
+from wssam.prepare.layout import (
+    MANIFEST_NAME,
+    TRAIN_DIR,
+    gt_file,
+    image_file,
+    sparse_file,
+    test_folder,
+    train_folder,
+)
 from wssam.prepare.manifest import manifest_row, write_manifest
 from wssam.prepare.report import Findings, label_findings, mask_findings
 from wssam.prepare.simulate import simulate_sparse
@@ -179,7 +187,7 @@ def prepare(
     remove_temporaries(output)
     for line in source_warnings(config, Path(raw_dir)):
         log(line)
-    jobs = [("train", "train", config.train.source)]
+    jobs = [(TRAIN_DIR, "train", config.train.source)]
     jobs += [(name, "test", source) for name, source in config.test_sets.items()]
     scanned: list[tuple[str, str, str, RealDataset | None]] = []
     for name, role, source in jobs:
