@@ -12,16 +12,19 @@ from PIL import Image
 
 from wssam.evaluate.metrics import METRIC_NAMES
 from wssam.io import write_png
+from wssam.prepare import layout
+from wssam.prepare.manifest import manifest_row, write_manifest
 from wssam.report import plots
 from wssam.report.galleries import THUMBNAIL, GalleryRow, compose, grey_cell, sparse_cell
 from wssam.report.page import ReportContent, metrics_rows, render_html, render_markdown
 from wssam.report.published import published
+from wssam.report.stage import published_beside
 
 
 def _content(tmp_path: Path) -> ReportContent:
     write_png(tmp_path / "figure.png", np.full((8, 8, 3), 200, np.uint8))
     values = dict.fromkeys(METRIC_NAMES, 0.5)
-    rows = metrics_rows("COD10K", values, published("scribble", "COD10K")) + metrics_rows("demo", values, None)
+    rows = metrics_rows("COD10K", values, published("scribble", "COD10K", 2026)) + metrics_rows("demo", values, None)
     content = ReportContent(title="run <1>", params="train:\n  epochs: 3\n")
     content.tables["Test sets"] = (["test set", *METRIC_NAMES], rows)
     content.images["A figure"] = tmp_path / "figure.png"
@@ -29,12 +32,25 @@ def _content(tmp_path: Path) -> ReportContent:
 
 
 def test_published_numbers_sit_beside_a_standard_test_set_only() -> None:
-    rows = metrics_rows("COD10K", dict.fromkeys(METRIC_NAMES, 0.5), published("scribble", "COD10K"))
+    rows = metrics_rows("COD10K", dict.fromkeys(METRIC_NAMES, 0.5), published("scribble", "COD10K", 2026))
     assert rows[1][0] == "published WS-SAM, COD10K"
     by_name = dict(zip(["set", *METRIC_NAMES], rows[1], strict=True))
     assert (by_name["MAE"], by_name["adpFm"], by_name["meanEm"], by_name["Smeasure"]) == (0.038, 0.719, 0.878, 0.803)
     assert by_name["wFmeasure"] is None
-    assert published("point", "nc4k")["Smeasure"] == 0.813 and published("scribble", "demo_test") is None
+    assert published("point", "nc4k", 4121)["Smeasure"] == 0.813 and published("scribble", "demo_test", 24) is None
+    assert published("scribble", "CAMO-test", 250)["Smeasure"] == 0.759  # the name METHOD.md uses
+    assert published("scribble", "CAMO", 24) is None  # a prepare.max_images subset is not the paper's set
+
+
+@pytest.mark.parametrize(("source", "images", "shown"), [("data/raw/CAMO", 250, True), ("data/raw/CAMO", 24, False),
+                                                       ("synthetic", 250, False)])  # fmt: skip
+def test_the_report_compares_only_a_whole_real_standard_set(tmp_path: Path, source: str, images: int, shown: bool):
+    """A synthetic set named CAMO or a prepare.max_images subset of the real one got the paper's CAMO numbers."""
+    rows = [manifest_row(name=f"{i:04d}", image=f"Imgs/{i:04d}.jpg", size=(8, 8), gt=f"GT/{i:04d}.png")
+            for i in range(images)]  # fmt: skip
+    write_manifest(layout.test_folder(tmp_path, "CAMO") / layout.MANIFEST_NAME, pd.DataFrame(rows))
+    numbers = published_beside("scribble", "CAMO", source, tmp_path)
+    assert (numbers is not None) == shown and (not shown or numbers["Smeasure"] == 0.759)
 
 
 def test_the_page_is_self_contained_and_escapes_text(tmp_path: Path) -> None:
@@ -74,5 +90,5 @@ def test_plots_are_written_as_png(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("supervision", ["scribble", "point"])
 def test_every_standard_cod_set_has_published_numbers(supervision: str) -> None:
-    for name in ("CHAMELEON", "CAMO", "COD10K", "NC4K"):
-        assert set(published(supervision, name)) == {"MAE", "adpFm", "meanEm", "Smeasure"}
+    for name, images in (("CHAMELEON", 76), ("CAMO", 250), ("COD10K", 2026), ("NC4K", 4121)):
+        assert set(published(supervision, name, images)) == {"MAE", "adpFm", "meanEm", "Smeasure"}

@@ -6,6 +6,8 @@ F-measure), ``meanEm`` (E_phi) and ``Smeasure`` (S_alpha).
 
 from __future__ import annotations
 
+import re
+
 PUBLISHED_METRICS = ("MAE", "adpFm", "meanEm", "Smeasure")
 
 #: supervision -> test set -> (MAE, adaptive F_beta, E_phi, S_alpha) of WS-SAM
@@ -25,7 +27,22 @@ PUBLISHED: dict[str, dict[str, tuple[float, float, float, float]]] = {
 }
 
 
-def published(supervision: str, test_set: str) -> dict[str, float] | None:
-    """WS-SAM's published values for ``test_set`` under ``supervision`` (scribble | point), None if not published."""
-    row = PUBLISHED.get(supervision, {}).get(test_set.upper())
-    return None if row is None else dict(zip(PUBLISHED_METRICS, row, strict=True))
+#: images in each standard test set (COD10K-test, CAMO-test): a run's set is set beside the paper's numbers only when
+#: it has them all (not a ``prepare.max_images`` subset, not another set that shares the name)
+STANDARD_SIZES = {"CHAMELEON": 76, "CAMO": 250, "COD10K": 2026, "NC4K": 4121}
+_TEST_SUFFIX = re.compile(r"[-_ ]?test$", re.IGNORECASE)
+
+
+def standard_name(test_set: str) -> str:
+    """The standard set a test set's name means, upper case: ``camo``, ``CAMO-test`` and ``CAMO_test`` are CAMO."""
+    return _TEST_SUFFIX.sub("", test_set).upper()
+
+
+def published(supervision: str, test_set: str, images: int) -> dict[str, float] | None:
+    """WS-SAM's published values for ``test_set`` under ``supervision`` (scribble | point), None where the paper has
+    none or where the run's set of ``images`` images is not the whole standard set of that name."""
+    name = standard_name(test_set)
+    row = PUBLISHED.get(supervision, {}).get(name)
+    if row is None or images != STANDARD_SIZES[name]:
+        return None
+    return dict(zip(PUBLISHED_METRICS, row, strict=True))

@@ -21,7 +21,7 @@ from wssam.evaluate.metrics import METRIC_NAMES, aggregate
 from wssam.evaluate.stage import measure_pair
 from wssam.io import read_gt, read_json, read_label_map, read_probability, read_rgb, read_table, write_json, write_text
 from wssam.predict.layout import prediction_file
-from wssam.prepare.config import PrepareConfig
+from wssam.prepare.config import SYNTHETIC, PrepareConfig
 from wssam.prepare.layout import MANIFEST_NAME, test_folder, train_folder
 from wssam.prepare.manifest import read_manifest
 from wssam.pseudo_label.config import PseudoLabelConfig
@@ -64,7 +64,8 @@ def report(
     row.
     """
     config = load_section(ReportConfig, "report", params)
-    test_sets = list(load_section(PrepareConfig, "prepare", params).test_sets)
+    sources = load_section(PrepareConfig, "prepare", params).test_sets
+    test_sets = list(sources)
     views = load_section(PseudoLabelConfig, "pseudo_label", params).views
     score_config = load_section(ScoreConfig, "score", params)
     tau = score_config.tau if score_config.selection == "tau" else None
@@ -77,7 +78,8 @@ def report(
     content.tables["Test sets (toolbox metrics)"] = (
         ["test set", *METRIC_NAMES],
         [row for name in test_sets
-         for row in metrics_rows(name, read_json(metrics_file(test_metrics, name)), published(supervision, name))],
+         for row in metrics_rows(name, read_json(metrics_file(test_metrics, name)),
+                                 published_beside(supervision, name, sources[name], Path(prepared)))],
     )  # fmt: skip
     content.tables["Pseudo labels"] = _key_value_table(read_json(pseudo_label_metrics))
     as_predictions = score_pseudo_labels(train_rows, Path(scored_dir))
@@ -100,6 +102,14 @@ def report(
     write_text(output / PAGE_FILE, render_html(content))
     write_text(summary, render_markdown(content))
     return {"images": len(content.images), "test_sets": test_sets}
+
+
+def published_beside(supervision: str, name: str, source: str, prepared: Path) -> dict[str, float] | None:
+    """The paper's numbers for test set ``name``, where it is a real dataset with every image of the standard set of
+    that name (a synthetic set called CAMO, or a ``prepare.max_images`` subset, is not comparable)."""
+    if source == SYNTHETIC:
+        return None
+    return published(supervision, name, len(read_manifest(test_folder(prepared, name) / MANIFEST_NAME)))
 
 
 def score_pseudo_labels(rows: pd.DataFrame, scored_dir: Path) -> dict[str, float | None]:
