@@ -3,7 +3,7 @@
 The network and its input size come from --checkpoint alone. Each map is the sigmoid of the final output, resized
 to the image's size and min-max normalised, written as --output/<name>.png; the output folder is replaced whole at
 the end. With launcher.nproc_per_node > 1 in params.yaml the script runs itself under torchrun and the processes
-share the images (the maps are byte-identical).
+share the images (the maps are byte-identical at the same threads per process, OMP_NUM_THREADS).
 """
 
 from __future__ import annotations

@@ -7,7 +7,10 @@ and renamed into place at the end, so an interrupted run never leaves a half fol
 
 Under torchrun (:mod:`wssam.launcher`) the processes share the batches (round robin; each on its own GPU where
 there are GPUs) and write into one staging folder that rank 0 puts in place when all are done. The batches are the
-ones a single process forms, so every map is computed from the same batch and the output is byte-identical.
+ones a single process forms, so every map is computed from the same batch: the output is byte-identical when each
+process runs as many threads as the single one did (``OMP_NUM_THREADS``). On a CPU the thread count alone changes
+the order of some sums (oneDNN chooses another kernel for the small maps of the deepest level), which moves a map
+by a grey level at a few pixels.
 """
 
 from __future__ import annotations
