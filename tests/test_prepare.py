@@ -165,12 +165,25 @@ def _break(root: Path, case: str) -> str:
     if case == "label_7":
         Image.fromarray(np.full((32, 40), 7, np.uint8)).save(root / "Scribble" / "c.png")
         return "c.png"
+    if case == "webp":  # a format not read: named as such, not reported as a GT without its image
+        (root / "Imgs" / "b.jpg").rename(root / "Imgs" / "b.webp")
+        return r"b\.webp: image format \.webp is not read"
+    if case == "no_imgs_folder":
+        (root / "Imgs").rename(root / "images")
+        return r"Imgs: folder not found; a dataset folder holds Imgs/, GT/"
+    if case == "nested":
+        (root / "Imgs" / "sub").mkdir()
+        for path in (root / "Imgs").glob("*.jpg"):
+            path.rename(root / "Imgs" / "sub" / path.name)
+        return r"no image files \(sub-folders are not searched\)"
     for path in (root / "Imgs").iterdir():
         path.unlink()
     return "Imgs"
 
 
-@pytest.mark.parametrize("case", ["missing_gt", "orphan_scribble", "size", "corrupt", "label_7", "empty"])
+@pytest.mark.parametrize(
+    "case", ["missing_gt", "orphan_scribble", "size", "corrupt", "label_7", "empty", "webp", "no_imgs_folder", "nested"]
+)
 def test_bad_inputs_name_the_file_and_write_nothing(tmp_path, case):
     train = _write_dataset(tmp_path / "raw" / "train")
     expected = _break(train, case)

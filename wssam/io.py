@@ -42,6 +42,8 @@ from PIL import Image, UnidentifiedImageError
 import wssam.pixels as pixels
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+#: image formats a dataset may hold that wssam does not read: refused by name rather than skipped
+UNREAD_IMAGE_SUFFIXES = (".webp", ".gif", ".jfif", ".heic", ".heif", ".avif", ".jp2", ".ppm", ".pgm", ".tga")
 #: marks every temporary file and folder wssam writes (see ``.dvcignore``)
 TEMP_MARK = ".wssam-tmp"
 
@@ -375,18 +377,23 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"{path}: cannot read table ({error}); delete it and rerun the stage") from error
 
 
-def list_images(folder: str | os.PathLike[str]) -> dict[str, Path]:
+def list_images(folder: str | os.PathLike[str], *, fix: str = "check the path") -> dict[str, Path]:
     """Map base name -> path for the image files in ``folder`` (not recursive), sorted by name.
 
-    Hidden files (wssam's temporaries among them) are skipped. Two files with the same base name (``a.jpg`` and
-    ``a.png``) are an :class:`InputError`.
+    Hidden files (wssam's temporaries among them) and files of other kinds are skipped. An :class:`InputError`
+    (ending with ``fix`` for a missing folder): the folder is missing; two files share a base name (``a.jpg`` and
+    ``a.png``); an image in a format wssam does not read (``.webp``), which would otherwise look missing.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(f"{folder}: folder not found")
+        raise InputError(f"{folder}: folder not found; {fix}")
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
+        if path.suffix.lower() in UNREAD_IMAGE_SUFFIXES and not path.name.startswith("."):
+            raise InputError(
+                f"{path}: image format {path.suffix} is not read; convert it to one of {', '.join(IMAGE_SUFFIXES)}"
+            )
+        if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith(".") or not path.is_file():
             continue
         if path.stem in found:
             raise InputError(f"{path}: same base name as {found[path.stem].name}; keep only one of them")

@@ -97,9 +97,11 @@ def scan_dataset(
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: dataset folder not found; put it under data/raw or fix the source in params.yaml")
-    images = list_images(root / IMAGES_DIR)
+    layout = f"a dataset folder holds {IMAGES_DIR}/, {GT_DIR}/ and Scribble/ or Point/ (README, Real data)"
+    images = list_images(root / IMAGES_DIR, fix=layout)
     if not images:
-        raise InputError(f"{root / IMAGES_DIR}: no image files; add the dataset's images")
+        nested = " (sub-folders are not searched)" if any(p.is_dir() for p in (root / IMAGES_DIR).iterdir()) else ""
+        raise InputError(f"{root / IMAGES_DIR}: no image files{nested}; add the dataset's images")
     gt_files: dict[str, Path] | None = None
     if (root / GT_DIR).is_dir():
         gt_files = list_images(root / GT_DIR)
