@@ -1,7 +1,7 @@
 """Fuse the pseudo-label views, weight pixels by entropy, select the certain images, and report their quality.
 
 Reads the usable rows of the training manifest and every view map <views-dir>/<view>/<name>.png (views from
-pseudo_label.views); writes fused labels, pixel weights, selection.csv and a plot under --output, and the
+pseudo_label.views); writes fused labels, pixel weights, selection.csv and views.csv under --output, and the
 pseudo-label metrics (kept count, IoU against GT, entropy/IoU rank correlation) to --metrics.
 """
 

@@ -17,9 +17,9 @@ it.
   other there.
 - Threads: each of N processes on a machine gets its share of the cores, ``OMP_NUM_THREADS = cores // N`` (unless
   the user set ``OMP_NUM_THREADS``), so N processes on N cores do not fight over them.
-- A process that fails ends the others (the agent stops them); the script then exits with that process's exit code
-  after one line that names it (the process printed its own message above). SIGTERM, SIGHUP and Ctrl-C reach every
-  process, which stop as one process does (temporary files removed).
+- A process that fails ends the others (the agent stops them; one still at work says it was stopped); the script
+  then exits with that process's exit code after one line that names it (the process printed its own message
+  above). SIGTERM, SIGHUP and Ctrl-C reach every process, which stop as one process does (temporary files removed).
 
 Light on purpose (torch is imported only to launch): the params check validates this section.
 """
