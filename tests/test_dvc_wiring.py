@@ -161,6 +161,16 @@ def test_dvc_ignores_the_temporaries_a_killed_stage_leaves() -> None:
     assert result.stdout.split() == temporaries, result.stderr
 
 
+def test_dvc_ignores_pythons_compiled_files_beside_the_code_stages_depend_on() -> None:
+    """Running a stage writes wssam/<part>/__pycache__/ (where bytecode writing is on, Python's default): hashed into
+    the code folders in the stages' deps, every stage looked changed after a run."""
+    compiled = ["wssam/train/__pycache__/loop.cpython-311.pyc", "wssam/__pycache__/io.cpython-311.pyc"]
+    kept = ["wssam/train/loop.py", "wssam/io.py"]
+    result = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", *compiled, *kept], cwd=REPO,
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.stdout.split() == compiled, result.stderr
+
+
 def test_prediction_reads_the_checkpoint_params_yaml_names_and_by_default_trains_it() -> None:
     body = _stage_body(_stages()["predict"])
     assert "--checkpoint ${predict.checkpoint}" in body["cmd"] and "${predict.checkpoint}" in body["deps"]
