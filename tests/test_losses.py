@@ -80,9 +80,8 @@ def test_band_mask_and_pixel_weight() -> None:
     assert band_mask(target, (0.3, 0.7)).flatten().tolist() == [1, 1, 0, 0, 0, 1, 1]
     assert band_mask(target, ()).flatten().tolist() == [1] * 7
     entropy = torch.full_like(target, 0.5)
-    off = pseudo_pixel_weight(target, entropy, entropy_weighting=False, ignore_band=())
-    assert off.flatten().tolist() == [1] * 7
-    on = pseudo_pixel_weight(target, entropy, entropy_weighting=True, ignore_band=(0.3, 0.7))
+    assert pseudo_pixel_weight(target, entropy, ignore_band=()).flatten().tolist() == [0.5] * 7
+    on = pseudo_pixel_weight(target, entropy, ignore_band=(0.3, 0.7))
     assert on.flatten().tolist() == [0.5, 0.5, 0, 0, 0, 0.5, 0.5]
 
 

@@ -22,6 +22,7 @@ from wssam.train.config import TrainConfig
 from wssam.train.dataset import TrainingImages, epoch_batches, load_records, split_names
 from wssam.train.ema import WeightAverage
 from wssam.train.loop import batch_loss, make_optimizer, train_epoch
+from wssam.train.losses import pseudo_pixel_weight
 from wssam.train.run_state import why_not_continued
 from wssam.train.stage import train
 
@@ -254,13 +255,31 @@ def test_no_kept_image_tells_to_raise_tau(tmp_path: Path) -> None:
         load_records(manifest, scored)
 
 
+@pytest.mark.parametrize("entropy_weights", [True, False])
+def test_pixels_rotated_in_from_outside_weigh_nothing_with_or_without_entropy_weights(
+    tmp_path: Path, entropy_weights: bool
+) -> None:
+    """train.loss.entropy_weighting false (the no-weighting ablation, the released code's setting) makes the weight 1
+    on the image, and still 0 where a rotation fills in from outside: it was 1 there, so the fill (target 0) was
+    learned as confident background."""
+    manifest, scored = make_training_data(tmp_path, n_images=1)
+    augment = tiny_config().augment.replace(hflip=0.0, rotation_probability=1.0, rotation_degrees=20.0,
+                                            crop="random", crop_scale=1.0)  # fmt: skip
+    item = TrainingImages(load_records(manifest, scored), SIZE, augment, 0, entropy_weights=entropy_weights)[0]
+    weight = pseudo_pixel_weight(item["target"], item["weight"], ignore_band=())[0]
+    corners = weight[[0, 0, -1, -1], [0, -1, 0, -1]]
+    assert corners.tolist() == [0.0] * 4 and item["target"][0, 0, 0] == 0.0
+    if not entropy_weights:
+        assert torch.allclose(weight[SIZE // 4 : 3 * SIZE // 4, SIZE // 4 : 3 * SIZE // 4], torch.ones(()), atol=1e-5)
+
+
 def test_ramp_and_learning_rate_follow_the_whole_run_not_the_epoch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The released code restarts the uncertainty ramp every epoch: here the global step keeps counting."""
     manifest, scored = make_training_data(tmp_path, n_images=5)
     config = tiny_config(epochs=2, batch_size=2)
-    images = TrainingImages(load_records(manifest, scored), SIZE, config.augment, config.seed)
+    images = TrainingImages(load_records(manifest, scored), SIZE, config.augment, config.seed, entropy_weights=True)
     seen: list[tuple[int, int]] = []
     monkeypatch.setattr(loop, "uncertainty_ramp", lambda step, total: seen.append((step, total)) or 0.0)
     torch.manual_seed(0)

@@ -134,8 +134,11 @@ def epoch_batches(n_items: int, batch_size: int, *, seed: int, epoch: int, min_l
     return batches
 
 
-def load_sample(record: Record) -> Sample:
-    """Read the four maps of ``record`` at the original size (see :mod:`wssam.train.augment` for the layout)."""
+def load_sample(record: Record, *, entropy_weights: bool) -> Sample:
+    """Read the four maps of ``record`` at the original size (see :mod:`wssam.train.augment` for the layout). The
+    weight of the pseudo-label loss is the entropy weight map, or 1 everywhere without ``entropy_weights``
+    (``train.loss.entropy_weighting`` false); either way the augmentation sets it to 0 where a rotation brings in
+    pixels from outside the image."""
     image = torch.from_numpy(read_rgb(record.image)).permute(2, 0, 1).float() / 255.0
     sparse = check_label_map(read_label_map(record.sparse), record.sparse)
     if image.shape[-2:] != (record.height, record.width) or sparse.shape != (record.height, record.width):
@@ -146,7 +149,9 @@ def load_sample(record: Record) -> Sample:
     return Sample(
         image=image,
         target=torch.from_numpy(read_probability(record.label))[None],
-        weight=torch.from_numpy(read_probability(record.weight))[None],
+        weight=torch.from_numpy(read_probability(record.weight))[None]
+        if entropy_weights
+        else torch.ones((1, record.height, record.width), dtype=torch.float32),
         sparse=torch.from_numpy(sparse)[None],
     )
 
@@ -155,13 +160,23 @@ class TrainingImages(Dataset):
     """Samples resized (validation) or augmented (training) to ``size`` x ``size``.
 
     Item ``i`` is a dict with ``image`` (3, S, S) in [0, 1], ``target`` and ``weight`` (1, S, S) float32 and
-    ``sparse`` (1, S, S) int64. With ``augment_config`` the augmentation of item ``i`` in epoch ``e`` is drawn from a
-    generator seeded with ``(seed, e, i)``; call :meth:`set_epoch` before each epoch. Without it (validation) the
-    items never change, so each is decoded and resized once and kept (about 21 bytes per pixel of S x S).
+    ``sparse`` (1, S, S) int64; ``weight`` is the pseudo-label loss's pixel weight (see :func:`load_sample`). With
+    ``augment_config`` the augmentation of item ``i`` in epoch ``e`` is drawn from a generator seeded with
+    ``(seed, e, i)``; call :meth:`set_epoch` before each epoch. Without it (validation) the items never change, so
+    each is decoded and resized once and kept (about 21 bytes per pixel of S x S).
     """
 
-    def __init__(self, records: list[Record], size: int, augment_config: AugmentConfig | None, seed: int) -> None:
+    def __init__(
+        self,
+        records: list[Record],
+        size: int,
+        augment_config: AugmentConfig | None,
+        seed: int,
+        *,
+        entropy_weights: bool,
+    ) -> None:
         self.records = records
+        self.entropy_weights = entropy_weights
         self.size = size
         self.augment_config = augment_config
         self.seed = seed
@@ -177,12 +192,15 @@ class TrainingImages(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if self.augment_config is None:
             if index not in self._kept:
-                self._kept[index] = _item(resize(load_sample(self.records[index]), self.size))
+                self._kept[index] = _item(resize(self._load(index), self.size))
             kept = self._kept[index]
             return {**kept, "sparse": kept["sparse"].long()}
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        item = _item(augment(load_sample(self.records[index]), self.augment_config, self.size, rng))
+        item = _item(augment(self._load(index), self.augment_config, self.size, rng))
         return {**item, "sparse": item["sparse"].long()}
+
+    def _load(self, index: int) -> Sample:
+        return load_sample(self.records[index], entropy_weights=self.entropy_weights)
 
 
 def _item(sample: Sample) -> dict[str, torch.Tensor]:

@@ -52,12 +52,7 @@ def batch_loss(
     with autocast(device, bf16):
         outputs = model(batch["image"])
     loss_config = config.loss
-    weight = pseudo_pixel_weight(
-        batch["target"],
-        batch["weight"],
-        entropy_weighting=loss_config.entropy_weighting,
-        ignore_band=loss_config.ignore_band,
-    )
+    weight = pseudo_pixel_weight(batch["target"], batch["weight"], ignore_band=loss_config.ignore_band)
     loss, parts = total_loss(
         outputs,
         target=batch["target"],

@@ -120,11 +120,9 @@ def uncertainty_loss(logits: torch.Tensor, whole: WholeBatch | None = None) -> t
     return certainty_gap.mean()
 
 
-def pseudo_pixel_weight(
-    target: torch.Tensor, entropy_weight: torch.Tensor, *, entropy_weighting: bool, ignore_band: Sequence[float]
-) -> torch.Tensor:
-    """Per-pixel weight (B, 1, H, W) of the pseudo-label term: entropy weight (or 1) times the band mask."""
-    weight = entropy_weight if entropy_weighting else torch.ones_like(target)
+def pseudo_pixel_weight(target: torch.Tensor, weight: torch.Tensor, *, ignore_band: Sequence[float]) -> torch.Tensor:
+    """Per-pixel weight (B, 1, H, W) of the pseudo-label term: the data's weight map (the entropy weight, or 1 where
+    entropy weighting is off; 0 where a rotation brought pixels in from outside the image) times the band mask."""
     return weight * band_mask(target, ignore_band)
 
 

@@ -171,8 +171,11 @@ def _split(records: list[Record], config: TrainConfig) -> tuple[TrainingImages, 
     """Training images (augmented) and held-out validation images (resized only), split by a seeded permutation."""
     train_names, val_names = split_names([r.name for r in records], config.val_fraction, config.seed)
     by_name = {r.name: r for r in records}
-    train_set = TrainingImages([by_name[n] for n in train_names], config.image_size, config.augment, config.seed)
-    val_set = TrainingImages([by_name[n] for n in val_names], config.image_size, None, config.seed)
+    weights = config.loss.entropy_weighting
+    train_set = TrainingImages([by_name[n] for n in train_names], config.image_size, config.augment, config.seed,
+                               entropy_weights=weights)  # fmt: skip
+    val_set = TrainingImages([by_name[n] for n in val_names], config.image_size, None, config.seed,
+                             entropy_weights=weights)  # fmt: skip
     return train_set, val_set
 
 
