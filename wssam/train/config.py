@@ -63,7 +63,7 @@ class AugmentConfig(Config):
     rotation_degrees: float = Field(ge=0, le=180)
     crop: Literal["random", "centred"]
     crop_scale: float = Field(gt=0, le=1)
-    crop_border: int = Field(ge=0)
+    crop_border: int = Field(ge=1)  # centred: each side loses 1 to crop_border px (for none: random, crop_scale 1)
     brightness: FactorRange
     contrast: FactorRange
     saturation: FactorRange
