@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 from recipe import recipe
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import wssam.train.loop as loop
 from wssam.io import InputError, read_json, write_png, write_probability, write_table
@@ -132,6 +133,27 @@ def test_the_kept_network_is_the_moving_average_of_the_weights_and_buffers() -> 
     resumed.restore(average.state())
     assert all(torch.equal(v, resumed.network.state_dict()[k]) for k, v in kept.items())
     assert WeightAverage(model, 0.0).network is model
+
+
+def test_the_weight_average_computes_what_averaged_model_computes() -> None:
+    """The fast update (tensor lists gathered once) gives AveragedModel's EMA bit for bit over several steps,
+    batch norm's integer step counters (averaged and truncated as AveragedModel does) included."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 1, 1))
+    reference = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    average = WeightAverage(model, 0.9)
+    for step in range(5):
+        with torch.no_grad():
+            for _ in range(step * 7):  # the counters grow unevenly, so their average is not the counter itself
+                model(torch.rand(2, 3, 6, 6))
+            for tensor in model.parameters():
+                tensor.add_(torch.randn_like(tensor))
+        reference.update_parameters(model)
+        average.update()
+    expected, kept = reference.state_dict(), average.state()
+    assert kept.keys() == expected.keys()
+    assert [k for k in expected if not torch.equal(expected[k], kept[k])] == []
+    assert int(kept["module.1.num_batches_tracked"]) not in (0, int(model[1].num_batches_tracked))
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
