@@ -179,9 +179,10 @@ def test_folder_labeler_reads_the_masks_for_every_view(tmp_path: Path) -> None:
             )
 
 
-def test_folder_labeler_reads_0_1_and_16_bit_masks_as_the_0_255_mask(tmp_path: Path) -> None:
+def test_folder_labeler_reads_0_1_16_bit_and_colour_masks_as_the_0_255_mask(tmp_path: Path) -> None:
     """A 0/1 mask divided by 255 would be a nearly black map, an empty label that entropy selection keeps as certain;
-    it is read as the binary mask it is, as ground truth is (and a 0/65535 one too)."""
+    it is read as the binary mask it is, as ground truth is (and a 0/65535 one too). So is a mask saved in colour,
+    black and red (its luminance, 0.3, would fall below the foreground cut) or grey 128 stored as RGB."""
     from PIL import Image
 
     manifest = write_training_set(tmp_path / "train", count=2)
@@ -191,15 +192,19 @@ def test_folder_labeler_reads_0_1_and_16_bit_masks_as_the_0_255_mask(tmp_path: P
         write_png(tmp_path / "labeler" / "ones" / f"{name}.png", (mask > 0).astype(np.uint8))
         (tmp_path / "labeler" / "deep").mkdir(exist_ok=True)
         Image.fromarray((mask > 0).astype(np.uint16) * 65535).save(tmp_path / "labeler" / "deep" / f"{name}.png")
+        for folder, colour in (("red", (255, 0, 0)), ("grey128", (128, 128, 128))):
+            rgb = np.where((mask > 0)[..., None], np.array(colour, np.uint8), np.uint8(0))
+            write_png(tmp_path / "labeler" / folder / f"{name}.png", rgb)
     maps = {}
-    for folder in ("authors", "ones", "deep"):
+    folders = ("authors", "ones", "deep", "red", "grey128")
+    for folder in folders:
         out = tmp_path / "views" / folder
         pseudo_label(
             manifest=manifest, view="identity", labeler_dir=tmp_path / "labeler", output=out,
             cache_dir=tmp_path / "cache", config=_config(labeler="folder", folder={"masks": folder}), progress=False,
         )  # fmt: skip
         maps[folder] = [read_grey(out / f"{name}.png") for name in ("img00", "img01")]
-    for folder in ("ones", "deep"):
+    for folder in folders[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(maps[folder], maps["authors"], strict=True)), folder
     assert all(m.max() == 255 for m in maps["authors"])
 

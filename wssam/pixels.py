@@ -150,30 +150,39 @@ def prediction(image: Image.Image, notes: list[str]) -> np.ndarray:
 
 def made_elsewhere(image: Image.Image, notes: list[str]) -> np.ndarray:
     """A pseudo mask made outside the pipeline as a probability map, ``float32`` (H, W) in [0, 1]: a binary file
-    (at most two values, one of them 0, as the binary rule of masks: 0/1, 0/255, 0/65535) as 0 and 1; any other as
-    its grey level / 255 (RGB as luminance, 16-bit scaled), a soft map keeping its levels."""
+    (the binary rule of masks: 0/1, 0/255, 0/65535, black and one colour) as 0 and 1; any other as its grey level
+    / 255 (RGB as luminance, 16-bit scaled), a soft map keeping its levels."""
     values = native(upright(image, notes), notes)
-    if values.ndim == 2:
-        levels = np.unique(values)
+    single = values if values.ndim == 2 else _mask_channel(values)
+    if single is not None:
+        levels = np.unique(single)
         if len(levels) <= 2 and levels[0] == 0:
-            return (values > 0).astype(np.float32)
+            return (single > 0).astype(np.float32)
     return grey(image, notes).astype(np.float32) / 255.0
+
+
+def _mask_channel(rgb: np.ndarray) -> np.ndarray | None:
+    """A colour mask's one channel: (H, W) of its grey level when its three channels agree, 0/1 (``uint8``) when it
+    is black and one colour, None when it has more colours (or two, neither black)."""
+    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        return rgb[..., 0]
+    colours = np.unique(rgb.reshape(-1, 3), axis=0)
+    if len(colours) > 2 or not (colours == 0).all(axis=1).any():
+        return None
+    return rgb.any(axis=2).astype(np.uint8)
 
 
 def mask(image: Image.Image, notes: list[str]) -> np.ndarray:
     """A ground-truth mask as ``bool`` (H, W): the binary rule, else the soft rule (module docstring)."""
     values = native(upright(image, notes), notes)
     if values.ndim == 3:
-        if np.array_equal(values[..., 0], values[..., 1]) and np.array_equal(values[..., 0], values[..., 2]):
-            values = values[..., 0]
-        else:
-            colours = np.unique(values.reshape(-1, 3), axis=0)
-            if len(colours) > 2 or not (colours == 0).all(axis=1).any():
-                raise UnsupportedPixelsError(
-                    f"colour mask with {len(colours)} colours; save it as a single-channel mask "
-                    "(0 background, 255 foreground)"
-                )
-            return values.any(axis=2)
+        single = _mask_channel(values)
+        if single is None:
+            colours = len(np.unique(values.reshape(-1, 3), axis=0))
+            raise UnsupportedPixelsError(
+                f"colour mask with {colours} colours; save it as a single-channel mask (0 background, 255 foreground)"
+            )
+        values = single
     levels = np.unique(values)
     if len(levels) == 1 or (len(levels) == 2 and levels[0] == 0):
         return values > 0
