@@ -103,6 +103,18 @@ def test_sam_without_checkpoint_fails_before_work(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("column", ["image", "sparse"])
+def test_a_missing_training_file_is_one_line_naming_it(tmp_path: Path, column: str) -> None:
+    """A file under data/prepared deleted by hand or lost in a partial checkout: the cache key reads it first, and
+    the message names it and the stage to rerun (it was a FileNotFoundError traceback)."""
+    manifest = write_training_set(tmp_path / "train", count=2)
+    lost = manifest.parent / str(read_manifest(manifest)[column].iloc[1])
+    lost.unlink()
+    with pytest.raises(InputError, match=f"{lost.name}: file not found; .*run the prepare stage again"):
+        _label(manifest, "identity", tmp_path / "out", _config())
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_view_fails_before_work(tmp_path: Path) -> None:
     manifest = write_training_set(tmp_path / "train", count=1)
     with pytest.raises(InputError, match="unknown token 'spin'"):

@@ -35,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from wssam.io import TEMP_MARK, current_umask
+from wssam.io import TEMP_MARK, InputError, current_umask
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.pseudo_label.views import View
 
@@ -48,12 +48,18 @@ STALE_TEMPORARY_S = 3600.0
 _CHUNK = 1 << 20
 
 
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 (hex) of a file's bytes, read in chunks."""
+def file_digest(path: str | os.PathLike[str], fix: str = "run the stage that writes it first") -> str:
+    """SHA-256 (hex) of a file's bytes, read in chunks; a missing or unreadable file is an :class:`InputError`
+    naming it and ``fix``."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: file not found; {fix}")
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read it ({error.strerror}); {fix}") from error
     return digest.hexdigest()
 
 

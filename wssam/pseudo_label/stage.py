@@ -105,6 +105,10 @@ def load_example(row: Any, *, seed: int, config: PromptConfig) -> Example:
     return Example(row.name, image, prompts_from_sparse(sparse, kind=kind, name=row.name, seed=seed, config=config))
 
 
+#: what to do when a file the training manifest lists is missing
+REPREPARE = "the training manifest lists it: run the prepare stage again (dvc repro prepare)"
+
+
 def plan_view(
     rows: Sequence[Any],
     *,
@@ -128,8 +132,8 @@ def plan_view(
 
 def _row_key(context: str, row: Any, labeler: Labeler) -> str:
     """The cache key of one manifest row's map (:func:`~wssam.pseudo_label.cache.map_key`)."""
-    sparse = file_digest(row.sparse) if row.sparse is not None else ""
-    return map_key(context, name=row.name, kind=row.sparse_kind or "scribble", image=file_digest(row.image),
+    sparse = file_digest(row.sparse, REPREPARE) if row.sparse is not None else ""
+    return map_key(context, name=row.name, kind=row.sparse_kind or "scribble", image=file_digest(row.image, REPREPARE),
                    sparse=sparse, labeler_input=labeler.image_input(row.name))  # fmt: skip
 
 
