@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 from recipe import recipe
-from sam_helpers import write_training_set
+from sam_helpers import build_tiny_sam, save_tiny_checkpoint, write_training_set
 
 import wssam.pseudo_label.cache as cache_module
 from wssam.io import TEMP_MARK, read_label_map, write_png
 from wssam.pseudo_label.cache import MapCache, imported_sources, labelling_code_fingerprint
 from wssam.pseudo_label.config import PseudoLabelConfig
+from wssam.pseudo_label.labelers.sam import SamLabeler
 from wssam.pseudo_label.stage import pseudo_label
 
 VIEWS = ("identity", "hflip_scale0.5")
@@ -60,9 +61,25 @@ def test_a_changed_labeler_parameter_labels_everything_again(tmp_path: Path) -> 
     sharper = config.replace(random_walker=config.random_walker.replace(beta=260.0))
     assert _label(tmp_path, manifest, "identity", sharper).labelled == 3
     assert _label(tmp_path, manifest, "identity", sharper).reused == 3
-    seeded = config.replace(prompts=config.prompts.replace(max_points=3))
-    assert _label(tmp_path, manifest, "identity", seeded).labelled == 3
     assert _label(tmp_path, manifest, "identity", config).reused == 3  # the first settings' maps are still there
+
+
+def test_prompt_settings_relabel_for_sam_and_not_for_the_walker_which_ignores_them(tmp_path: Path) -> None:
+    """SAM's maps depend on the points and box sampled from the strokes (their number, the seed); the random
+    walker's on the strokes alone, so changing those settings reuses every walker map."""
+    manifest = write_training_set(tmp_path / "train", count=2)
+    checkpoint = save_tiny_checkpoint(tmp_path / "sam" / "tiny.pth")
+    sam = {"model_type": "vit_b", "checkpoint": checkpoint.name, "device": "cpu", "precision": "fp32"}
+    for name in ("random_walker", "sam"):
+        first = _config(labeler=name, sam=sam)
+        tiny = SamLabeler.from_config(first.sam, checkpoint.parent, builder=build_tiny_sam) if name == "sam" else None
+        for config in (first, first.replace(prompts=first.prompts.replace(max_points=3)), first.replace(seed=7)):
+            summary = pseudo_label(
+                manifest=manifest, view="identity", labeler_dir=checkpoint.parent, output=tmp_path / "views" / name,
+                cache_dir=tmp_path / "cache", config=config, labeler=tiny, progress=False,
+            )  # fmt: skip
+            changed = config is not first
+            assert summary.labelled == (2 if name == "sam" or not changed else 0), (name, config.prompts, config.seed)
 
 
 def test_a_changed_label_file_relabels_that_image_only(tmp_path: Path) -> None:

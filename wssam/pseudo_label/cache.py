@@ -6,7 +6,8 @@ The key of image ``name`` in one view is the SHA-256 of
 - what the whole view shares (:func:`view_context`): the cache format, the labelling code (the sources of the
   wssam modules the stage runs, :func:`labelling_code_fingerprint`), the versions of the libraries that compute
   the maps, the labeler's name, its params section and what it resolved at run time (device, precision), the
-  content of its files (the SAM checkpoint, :func:`remembered_digest`), the prompt settings and seed, and the
+  content of its files (the SAM checkpoint, :func:`remembered_digest`), the prompt settings and seed where the
+  labeler samples points and a box from the strokes (SAM; the random walker walks the strokes themselves), and the
   view as geometry (flip, quarter turns, scale: ``vflip`` and ``hflip_rot180`` are one view);
 - the image's name (it seeds the prompts), its sparse-label kind, the bytes of its image and sparse files, and
   what the labeler reads for it alone (the ``folder`` labeler: its mask file).
@@ -125,10 +126,11 @@ def view_context(
     files: dict[str, str],
     libraries: tuple[str, ...],
     code: str,
+    samples_prompts: bool = True,
 ) -> str:
     """SHA-256 of what every map of ``view`` shares (see the module docstring): ``resolved`` is what the labeler
     decided at run time, ``files`` the digests of its files by role, ``libraries`` the distributions whose versions
-    count, ``code`` the labelling code's fingerprint."""
+    count, ``code`` the labelling code's fingerprint, ``samples_prompts`` whether the prompt settings and seed count."""
     shared = {
         "format": CACHE_FORMAT,
         "code": code,
@@ -137,10 +139,10 @@ def view_context(
         "section": getattr(config, config.labeler).to_dict(),
         "resolved": resolved,
         "files": files,
-        "seed": config.seed,
-        "prompts": config.prompts.to_dict(),
         "view": view_geometry(view),
     }
+    if samples_prompts:
+        shared |= {"seed": config.seed, "prompts": config.prompts.to_dict()}
     return hashlib.sha256(json.dumps(shared, sort_keys=True).encode("utf-8")).hexdigest()
 
 

@@ -124,7 +124,7 @@ def plan_view(
         files["checkpoint"] = cache.remembered_digest(Path(labeler_dir) / config.sam.checkpoint)
     context = view_context(
         config, view, resolved=labeler.resolved(), files=files, libraries=labeler.libraries,
-        code=labelling_code_fingerprint(),
+        code=labelling_code_fingerprint(), samples_prompts=labeler.samples_prompts,
     )  # fmt: skip
     keys = [_row_key(context, row, labeler) for row in rows]
     return Plan(keys=keys, todo=[i for i, key in enumerate(keys) if not cache.has(key)])

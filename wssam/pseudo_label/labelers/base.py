@@ -41,12 +41,14 @@ class Labeler(ABC):
     """Gives each training image a foreground map ``float32`` (H, W) in [0, 1] per augmentation view.
 
     ``batch_size``: images the stage hands :meth:`maps_in_view` at once; ``libraries``: the distributions whose
-    versions the maps depend on (part of the cache key).
+    versions the maps depend on (part of the cache key); ``samples_prompts``: whether the maps depend on the points
+    and box sampled from the strokes (``pseudo_label.prompts`` and ``seed``, in the cache key only then).
     """
 
     name: str = "labeler"
     batch_size: int = 1
     libraries: tuple[str, ...] = ("numpy", "pillow")
+    samples_prompts: bool = True
 
     def check_images(self, rows: pd.DataFrame) -> None:
         """Check, before any work, that the labeler can answer for every manifest row (by default: it can)."""

@@ -29,6 +29,7 @@ class FolderLabeler(Labeler):
     """Maps read from ``folder`` by image name (see the module docstring)."""
 
     name = "folder"
+    samples_prompts = False  # reads its masks
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)

@@ -65,6 +65,7 @@ class RandomWalkerLabeler(PromptLabeler):
 
     name = "random_walker"
     libraries = ("numpy", "pillow", "scipy", "scikit-image", "pyamg")
+    samples_prompts = False  # walks the strokes themselves
 
     def __init__(self, config: RandomWalkerConfig) -> None:
         self.config = config
