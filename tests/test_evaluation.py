@@ -70,6 +70,24 @@ def test_edge_cases_stay_finite(tmp_path: Path) -> None:
     assert table.loc["aerial-1867541__340", "wFmeasure"] == 0.0, "an all-background GT has no weighted F"
 
 
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [("object over half the image, confident map", 0.25), ("black map, empty GT", 1.0)],
+)
+def test_adaptive_emeasure_binarises_above_the_threshold_as_the_toolbox_does(case: str, expected: float) -> None:
+    """``Bi_sal(sal > min(2 * mean, 1))``. A confident map of an object over half the image has 2 * mean > 1: the
+    toolbox keeps no pixel, and an empty map against a two-class GT aligns nowhere, 0.25 at every pixel (pysodmetrics'
+    ``>=`` kept the object: 0.96). A black map on an empty GT: the toolbox keeps no pixel, all agree (``>=`` kept
+    every pixel: 0). The toolbox divides the enhanced sum by (pixels - 1)."""
+    gt = np.zeros((10, 10), bool)
+    if case.startswith("object"):
+        gt[:, :6] = True
+        pred = gt.astype(np.float64)
+    else:
+        pred = np.zeros((10, 10))
+    assert measure_image(pred, gt).adp_em == pytest.approx(expected * 100 / 99, abs=1e-12)
+
+
 def test_gt_level_128_is_background_as_in_matlab(tmp_path: Path) -> None:
     pred = np.zeros((16, 16), np.uint8)
     pred[4:12, 4:12] = 255

@@ -2,17 +2,22 @@
 
 Per image, as the toolbox does: the prediction is read as ``im2double(pred(:, :, 1))`` (the first channel of a
 colour file, 16-bit files at their full depth: :func:`wssam.io.read_prediction`) and min-max normalised
-(``mapminmax``; a constant map is left as read); the GT is binarised with MATLAB's ``gt > 128`` (a grey level of
-exactly 128 is background) by the mask rules of :func:`wssam.io.read_gt`, which also read 0/1 masks. pysodmetrics
-then computes the metrics on these arrays (its own reading, ``pred / 255`` of an 8-bit array, would cut a 16-bit
-map to 8 bits and read colour files by luminance).
+(``mapminmax``; a constant map is left as read); the GT is read by the mask rules of :func:`wssam.io.read_gt`: a
+soft mask with MATLAB's ``gt > 128`` (a grey level of exactly 128 is background), a binary one (two levels, one of
+them 0: 0/1, 0/255) as everything not black. pysodmetrics then computes the metrics on these arrays (its own
+reading, ``pred / 255`` of an 8-bit array, would cut a 16-bit map to 8 bits and read colour files by luminance).
 
 Metrics (names as the toolbox prints them): ``Smeasure`` (alpha 0.5), ``wFmeasure`` (beta^2 = 1), ``MAE``,
 ``adpEm`` / ``meanEm`` / ``maxEm`` and ``adpFm`` / ``meanFm`` / ``maxFm`` (beta^2 = 0.3). A dataset value is the
 mean over images, except ``meanEm``, ``maxEm``, ``meanFm`` and ``maxFm``, which are the mean and the maximum over
 the 256 thresholds of the image-averaged E-/F-measure curve (so ``maxFm`` of a dataset is not the mean of the
-images' ``maxFm``). Known deviation from MATLAB: about 1e-5 on ``meanEm`` and ``maxFm`` (``>=`` vs ``>`` at one
-binarisation step inside pysodmetrics); all other values agree to 1e-9.
+images' ``maxFm``). ``adpEm`` binarises above its threshold as the toolbox does (:func:`adaptive_emeasure`).
+
+Known deviations from MATLAB: pysodmetrics' E-measure curve binarises at ``>=`` each of the 256 thresholds, the
+toolbox at ``>``. For a GT with both classes the curves hold the same values but at one end (the toolbox's empty
+map against pysodmetrics' full one, 0.25 both when the map spans 0..1), so ``meanEm`` and ``maxEm`` agree (about
+1e-5 on the reference images, as does ``maxFm``); for an empty or full GT that end point is 1 against 0, which moves
+the image's ``meanEm`` by 1/256. The other values agree to 1e-9.
 """
 
 from __future__ import annotations
@@ -118,13 +123,26 @@ def measure_image(pred: np.ndarray, gt: np.ndarray) -> ImageMeasures:
         smeasure=float(smeasure.get_results()["sm"]),
         wfmeasure=float(wfmeasure.get_results()["wfm"]),
         mae=float(mae.get_results()["mae"]),
-        adp_em=float(em["adp"]),
+        adp_em=adaptive_emeasure(emeasure, pred, gt),
         adp_fm=float(fm["adaptive"]),
         em_curve=np.asarray(em["curve"], dtype=np.float64),
         fm_curve=np.asarray(fm["dynamic"], dtype=np.float64),
         precision_curve=np.asarray(handlers["precision"]["dynamic"], dtype=np.float64),
         recall_curve=np.asarray(handlers["recall"]["dynamic"], dtype=np.float64),
     )
+
+
+def adaptive_emeasure(emeasure: sod.Emeasure, pred: np.ndarray, gt: np.ndarray) -> float:
+    """The toolbox's ``adpEm``: the E-measure of ``pred > min(2 * mean(pred), 1)`` (``Bi_sal(sal > threshold)``).
+
+    pysodmetrics binarises at ``>=`` the threshold (its README asks for the MATLAB line to be edited to match). The
+    two differ where pixels equal the threshold, which is where it counts: when the mean is at least 0.5 (an object
+    filling half the image), the threshold is 1 and ``>=`` keeps every saturated pixel where the toolbox keeps none
+    (adpEm 0.96 against 0.25 for a confident map of such an object), and a black map on an empty GT scores 0 where
+    the toolbox gives 1. So pysodmetrics' own formula runs at the next float above the threshold. ``emeasure`` has
+    taken its step on (``pred``, ``gt``): min-max normalised ``float64`` and ``bool`` (H, W)."""
+    threshold = min(2.0 * float(pred.mean()), 1.0)
+    return float(emeasure.cal_em_with_threshold(pred, gt, threshold=np.nextafter(threshold, np.inf)))
 
 
 def curve_table(measures: list[ImageMeasures]) -> pd.DataFrame:
