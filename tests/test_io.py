@@ -39,6 +39,18 @@ def test_image_size_from_the_header_is_height_then_width(tmp_path) -> None:
         read_image_size(tmp_path / "absent.png")
 
 
+def test_a_png_cut_off_in_its_pixels_is_an_unreadable_file_not_an_exif_problem(tmp_path) -> None:
+    """Its header reads, so the size is known; Pillow reads a PNG's chunks to find EXIF and hits the cut (the message
+    used to blame the EXIF block and say to save the image without it)."""
+    whole = tmp_path / "whole.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(whole)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(InputError, match=r"cut\.png: cannot read image \(.*\); rerun it$") as error:
+        read_image_size(cut, fix="rerun it")
+    assert "EXIF" not in str(error.value)
+
+
 def test_a_soft_gt_is_binarised_above_128_and_grey_rgb_masks_become_one_channel(tmp_path) -> None:
     grey = np.array([[0, 127, 128, 255]], dtype=np.uint8)
     Image.fromarray(grey).save(tmp_path / "grey.png")

@@ -236,21 +236,25 @@ def read_image_size(path: str | os.PathLike[str], *, fix: str = "replace or remo
     path = Path(path)
     with _open_image(path, fix, load=False) as image:
         width, height = image.size
-        try:
-            turned = pixels.orientation(image) in pixels.SWAPPING_ORIENTATIONS
-        except pixels.UnsupportedPixelsError as error:
-            raise InputError(f"{path}: {error}") from None
+        turned = _orientation(path, image, fix) in pixels.SWAPPING_ORIENTATIONS
     return (width, height) if turned else (height, width)
+
+
+def _orientation(path: Path, image: Image.Image, fix: str) -> int:
+    """:func:`wssam.pixels.orientation` of the opened file ``path``; a failure is an InputError naming it."""
+    try:
+        return pixels.orientation(image)
+    except pixels.UnsupportedPixelsError as error:
+        raise InputError(f"{path}: {error}") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read image ({error}); {fix}") from None
 
 
 def exif_orientation(path: str | os.PathLike[str]) -> int:
     """The EXIF orientation tag of an image file (1 = as stored), for messages about sizes."""
     path = Path(path)
     with _open_image(path, load=False) as image:
-        try:
-            return pixels.orientation(image)
-        except pixels.UnsupportedPixelsError as error:
-            raise InputError(f"{path}: {error}") from None
+        return _orientation(path, image, "replace or remove the file")
 
 
 def decode_image(path: str | os.PathLike[str]) -> Decoded:

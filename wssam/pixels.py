@@ -48,9 +48,12 @@ class UnsupportedPixelsError(ValueError):
 
 
 def orientation(image: Image.Image) -> int:
-    """The EXIF orientation of ``image`` (1..8; 1 = as stored, also when absent or out of range)."""
+    """The EXIF orientation of ``image`` (1..8; 1 = as stored, also when absent or out of range). An ``OSError``
+    (a truncated or corrupt file, which Pillow reads to find a PNG's EXIF) passes to the caller, who names the file."""
     try:
         value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except OSError:
+        raise
     except Exception as error:  # Pillow raises several types for broken EXIF blocks
         raise UnsupportedPixelsError(f"cannot read its EXIF block ({error}); save the image without EXIF") from None
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
