@@ -15,7 +15,7 @@ from wssam.models.builder import build_model
 from wssam.models.checkpoint import load_network, model_entries, save_checkpoint
 from wssam.models.config import ModelConfig
 from wssam.predict.config import PredictConfig
-from wssam.predict.stage import min_max_normalise, predict
+from wssam.predict.stage import min_max_normalise, predict, predict_images
 from wssam.prepare.layout import image_file
 from wssam.prepare.manifest import manifest_row, write_manifest
 from wssam.train.config import TrainConfig
@@ -113,6 +113,28 @@ def test_missing_or_foreign_checkpoint_is_an_input_error(tmp_path: Path) -> None
     torch.save({"state_dict": {}}, tmp_path / "model.pt")
     with pytest.raises(InputError, match="not a wssam model checkpoint"):
         _predict(tmp_path, manifest, tmp_path / "out")
+
+
+class _FixedLogits(torch.nn.Module):
+    """Answers every image with the same 4x4 logits: a sharp +-8 checkerboard."""
+
+    final_output = "p1"
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        board = (torch.arange(4)[:, None] + torch.arange(4)[None, :]) % 2 * 16.0 - 8.0
+        return {"p1": board.expand(len(images), 1, 4, 4)}
+
+
+def test_logits_are_resized_to_the_image_before_the_sigmoid_as_the_released_test_script_does() -> None:
+    """The released Test.py: upsample(logits) -> sigmoid. Resizing the probabilities instead blurs them: half-way
+    between a +8 and a -8 cell the released order gives sigmoid(0) = 0.5 on a sharp step, the other a linear ramp."""
+    board = _FixedLogits()(torch.zeros(1, 3, 4, 4))["p1"]
+    image = np.zeros((10, 14, 3), np.uint8)
+    (result,) = predict_images(_FixedLogits(), [image], 4, torch.device("cpu"))
+    logits_first = torch.sigmoid(torch.nn.functional.interpolate(board, size=(10, 14), mode="bilinear"))[0, 0]
+    probability_first = torch.nn.functional.interpolate(torch.sigmoid(board), size=(10, 14), mode="bilinear")[0, 0]
+    np.testing.assert_array_equal(result, logits_first.numpy())
+    assert np.abs(result - probability_first.numpy()).max() > 0.1
 
 
 def test_min_max_normalise() -> None:

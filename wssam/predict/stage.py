@@ -47,7 +47,9 @@ def predict_images(
     model: SegmentationNetwork, images: list[np.ndarray], size: int, device: torch.device
 ) -> list[np.ndarray]:
     """Probability maps float32 (H_i, W_i) in [0, 1] (sigmoid of the final output, not normalised) for RGB uint8
-    images (H_i, W_i, 3). Each image is resized to ``size`` x ``size`` for the network and its map resized back."""
+    images (H_i, W_i, 3). Each image is resized to ``size`` x ``size`` for the network, and its logits are resized
+    back (bilinear) before the sigmoid, as the released test script does: a resized probability map would soften
+    every edge differently."""
     batch = torch.stack(
         [
             F.interpolate(
@@ -60,11 +62,11 @@ def predict_images(
             for image in images
         ]
     ).to(device)
-    probabilities = torch.sigmoid(model(batch)[model.final_output].float())
+    logits = model(batch)[model.final_output].float()
     maps = []
-    for probability, image in zip(probabilities, images, strict=True):
-        resized = F.interpolate(probability[None], size=image.shape[:2], mode="bilinear", align_corners=False)
-        maps.append(resized[0, 0].clamp(0.0, 1.0).cpu().numpy())
+    for image_logits, image in zip(logits, images, strict=True):
+        resized = F.interpolate(image_logits[None], size=image.shape[:2], mode="bilinear", align_corners=False)
+        maps.append(torch.sigmoid(resized[0, 0]).cpu().numpy())
     return maps
 
 
