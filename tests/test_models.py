@@ -165,6 +165,21 @@ def test_backbone_weights_from_a_path(tmp_path: Path) -> None:
     assert torch.equal(model.backbone.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
 
 
+def test_backbone_weights_saved_before_batch_norm_counted_its_steps_load(tmp_path: Path) -> None:
+    """torchvision's classic ImageNet files (resnet18-5c106cde.pth, saved before PyTorch 0.4.1) have no
+    ``num_batches_tracked``; torch's strict loading accepts them, and so does ours."""
+    reference = models.resnet18(weights=None)
+    state = {k: v for k, v in reference.state_dict().items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / "resnet18-5c106cde.pth"
+    torch.save(state, path)
+    model = build_model("baseline", backbone_weights=str(path))
+    assert torch.equal(model.backbone.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
+    del state["layer4.1.bn2.running_var"]
+    torch.save(state, path)
+    with pytest.raises(InputError, match=r"1 missing keys, e.g. \['layer4.1.bn2.running_var'\]"):
+        build_model("baseline", backbone_weights=str(path))
+
+
 def test_missing_weights_path_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.pth"
     with pytest.raises(InputError, match="absent.pth"):

@@ -55,7 +55,9 @@ class ResNetBackbone(nn.Module):
 
 
 def load_trunk_weights(resnet: models.ResNet, path: Path) -> None:
-    """Load a torchvision-format state dict from ``path`` into ``resnet``, strict on everything but ``fc.*``.
+    """Load a torchvision-format state dict from ``path`` into ``resnet``, strict on everything but ``fc.*`` and batch
+    norm's ``num_batches_tracked`` counters, which files saved before PyTorch 0.4.1 lack (torchvision's own
+    ``resnet18-5c106cde.pth`` and ``resnet50-19c8e357.pth``, which torch's strict loading accepts too).
 
     Raises :class:`InputError` when the file is missing or unreadable, or its keys or shapes do not match.
     """
@@ -72,7 +74,8 @@ def load_trunk_weights(resnet: models.ResNet, path: Path) -> None:
         raise InputError(f"{path}: expected a torchvision ResNet state dict, found {type(state).__name__}")
     trunk = {k: v for k, v in state.items() if not k.startswith("fc.")}
     expected = {k for k in resnet.state_dict() if not k.startswith("fc.")}
-    missing, unexpected = sorted(expected - trunk.keys()), sorted(trunk.keys() - expected)
+    optional = {k for k in expected if k.endswith(".num_batches_tracked")}
+    missing, unexpected = sorted(expected - optional - trunk.keys()), sorted(trunk.keys() - expected)
     if missing or unexpected:
         raise InputError(
             f"{path}: not a matching torchvision ResNet state dict "
