@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from recipe import recipe
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import wssam.train.loop as loop
+import wssam.train.stage as stage_module
 from wssam.io import InputError, read_json, write_png, write_probability, write_table
 from wssam.models.builder import build_model
 from wssam.models.checkpoint import read_checkpoint, save_checkpoint
@@ -154,6 +156,30 @@ def test_the_weight_average_computes_what_averaged_model_computes() -> None:
     assert kept.keys() == expected.keys()
     assert [k for k in expected if not torch.equal(expected[k], kept[k])] == []
     assert int(kept["module.1.num_batches_tracked"]) not in (0, int(model[1].num_batches_tracked))
+
+
+def test_training_on_a_gpu_makes_it_the_process_cuda_device_before_the_group_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under torchrun on GPUs every process opens an nccl group whose collectives run on the current CUDA device:
+    left at GPU 0 in every process, the first one (rank 0's resume decision) fails or hangs."""
+    calls: list[tuple[str, object]] = []
+
+    class OpenedError(Exception):
+        pass
+
+    @contextmanager
+    def group(world: object, backend: str):
+        calls.append(("group", backend))
+        raise OpenedError
+        yield
+
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("set_device", torch.device(device))))
+    monkeypatch.setattr(stage_module, "process_group", group)
+    with pytest.raises(OpenedError):
+        train(config=tiny_config(), manifest=tmp_path / "m.csv", scored_dir=tmp_path, output_dir=tmp_path / "model",
+              log_dir=tmp_path / "log", metrics_path=tmp_path / "t.json", device=torch.device("cuda", 1))  # fmt: skip
+    assert calls == [("set_device", torch.device("cuda", 1)), ("group", "nccl")]
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:

@@ -67,6 +67,8 @@ def train(
     """
     world = world_from_env()
     device = device or training_device(world)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # nccl runs its collectives (the resume decision, the last barrier) there
     with process_group(world, backend(device)):
         return _train(config, manifest, scored_dir, output_dir, log_dir, metrics_path, build, device,
                       stop_after_epochs, show_progress, loader_workers, world)  # fmt: skip
