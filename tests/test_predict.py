@@ -97,6 +97,31 @@ def test_a_checkpoint_with_a_bad_model_config_is_refused_naming_the_key(tmp_path
         load_network(tmp_path / "model.pt")
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing", r"1 missing, e\.g\. prior_head\.weight\)"),
+        ("unexpected", r"1 unexpected, e\.g\. extra\.weight\)"),
+        ("shape", r"1 of another shape, e\.g\. prior_head\.weight \(1, 8, 1, 1\) against \(1, 16, 1, 1\)\)"),
+    ],
+)
+def test_weights_that_do_not_fit_are_refused_naming_the_first_key(tmp_path: Path, damage: str, message: str) -> None:
+    """torch's own error starts with a bare header line ("Error(s) in loading state_dict for BaselineNet:"), which
+    was all the message kept."""
+    config = _model_config()
+    entries = model_entries(config, 64, build_model(config).state_dict())
+    weights = entries["weights"]
+    if damage == "missing":
+        del weights["prior_head.weight"]
+    elif damage == "unexpected":
+        weights["extra.weight"] = torch.zeros(1)
+    else:
+        weights["prior_head.weight"] = torch.zeros(1, 8, 1, 1)
+    save_checkpoint(tmp_path / "model.pt", entries)
+    with pytest.raises(InputError, match=r"model.pt: weights do not fit the network in its model_config \(" + message):
+        load_network(tmp_path / "model.pt")
+
+
 def test_missing_image_is_an_input_error(tmp_path: Path) -> None:
     _checkpoint(tmp_path / "model.pt")
     manifest = _test_set(tmp_path / "test")

@@ -61,7 +61,8 @@ def world_from_env() -> World:
 def process_group(world: World, backend: str = "gloo") -> Iterator[World]:
     """Open torch's process group for ``world`` (nothing to open for one process) and close it afterwards.
 
-    ``backend``: ``gloo`` (CPU tensors, coordination) or ``nccl`` (GPU training; the caller has made the GPU its current CUDA device).
+    ``backend``: ``gloo`` (CPU tensors, coordination) or ``nccl`` (GPU training; the caller has made the GPU its
+    current CUDA device).
     """
     if world.size == 1:
         yield world

@@ -109,9 +109,24 @@ def load_network(path: str | os.PathLike[str]) -> tuple[SegmentationNetwork, Mod
     except (TypeError, ValueError) as error:
         raise InputError(f"{path}: {error}; rerun the train stage") from None
     model = build_model(config.replace(backbone_weights="none"))
-    try:
-        model.load_state_dict(state[WEIGHTS_KEY])
-    except (RuntimeError, TypeError, AttributeError, KeyError) as error:
-        first = str(error).strip().splitlines()[0]
-        raise InputError(f"{path}: weights do not fit the network in its model_config ({first})") from None
+    weights = state[WEIGHTS_KEY]
+    misfit = weights_misfit(weights, model.state_dict()) if isinstance(weights, dict) else "not a dict of tensors"
+    if misfit:
+        raise InputError(f"{path}: weights do not fit the network in its model_config ({misfit}); {fix}")
+    model.load_state_dict(weights)
     return model.eval(), config, input_size
+
+
+def weights_misfit(weights: dict[str, Any], expected: dict[str, torch.Tensor]) -> str:
+    """What keeps ``weights`` from loading strictly where ``expected`` (a network's state dict) is: the counts of
+    missing and unexpected keys and of tensors of another shape, each with its first key; ``""`` when they fit."""
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [
+        f"{k} {tuple(getattr(weights[k], 'shape', ()))} against {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in weights and tuple(getattr(weights[k], "shape", ())) != tuple(v.shape)
+    ]
+    parts = [f"{len(found)} {what}, e.g. {found[0]}" for what, found in
+             (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)) if found]  # fmt: skip
+    return "; ".join(parts)
