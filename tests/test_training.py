@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -295,6 +296,28 @@ def test_input_errors_are_found_before_training(tmp_path: Path) -> None:
     (scored / "weights" / "img02.png").write_bytes(b"\x89PNG truncated")
     with pytest.raises(InputError, match=r"img02.png: cannot read image .*rerun the score stage"):
         load_records(manifest, scored)
+
+
+def test_a_diverged_run_stops_at_its_first_nan_loss_and_keeps_no_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NaN loss used to train on: NaN weights, no best epoch (NaN val MAE), exit 0 and an older model.pt left in
+    place, or with val_fraction 0 a NaN network kept as the result."""
+    manifest, scored = make_training_data(tmp_path, n_images=6)
+    real_total_loss, calls = loop.total_loss, []
+
+    def diverging(*args: object, **kwargs: object):
+        loss, parts = real_total_loss(*args, **kwargs)
+        calls.append(1)
+        return (loss * torch.nan, {**parts, "total": math.nan}) if len(calls) == 2 else (loss, parts)
+
+    monkeypatch.setattr(loop, "total_loss", diverging)
+    for val_fraction in (0.0, 0.3):
+        calls.clear()
+        with pytest.raises(InputError, match=r"training loss is nan at step 2 \(epoch 1\): .*lower 'train.lr'"):
+            _run(tmp_path, manifest, scored, f"run{val_fraction}", tiny_config(epochs=2, batch_size=2,
+                                                                                val_fraction=val_fraction))  # fmt: skip
+        assert not (tmp_path / f"run{val_fraction}" / "model" / "model.pt").exists()
 
 
 def test_no_kept_image_tells_to_raise_tau(tmp_path: Path) -> None:

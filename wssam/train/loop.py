@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, default_collate
 
 from wssam.devices import autocast
 from wssam.distributed import World, split_batch, summed
+from wssam.io import InputError
 from wssam.labels import labelled_mask
 from wssam.models.config import FINAL_OUTPUT, OUTPUT_NAMES
 from wssam.train.config import TrainConfig
@@ -176,11 +177,22 @@ def train_epoch(
         ramp = uncertainty_weight(config, step=step, total_steps=total_steps, per_epoch=per_epoch)
         whole = _whole_batch(batch, len(whole_batch), world, device) if world.size > 1 else None
         parts = train_step(model, optimizer, batch, config, ramp, device, bf16, whole, world.size)
+        check_finite(parts["total"], epoch=epoch, step=step, config=config)
         after_step()
         step += 1
         loss_sum += parts["total"] * len(whole_batch)
         count += len(whole_batch)
     return summed(world, [loss_sum], device)[0] / count, lr, step - first_step
+
+
+def check_finite(loss: float, *, epoch: int, step: int, config: TrainConfig) -> None:
+    """Stop a diverged run at its first non-finite loss (0-based ``epoch`` and global ``step``): its weights are
+    NaN from this update on, and going on would validate, average and keep them."""
+    if not math.isfinite(loss):
+        raise InputError(
+            f"training loss is {loss} at step {step + 1} (epoch {epoch + 1}): the training diverged; lower "
+            f"'train.lr' (now {config.lr:g}) or set 'train.grad_clip' (now {config.grad_clip:g})"
+        )
 
 
 @torch.no_grad()
