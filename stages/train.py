@@ -18,6 +18,7 @@ import typer
 from wssam.cli import Quiet, figure, reports_input_errors
 from wssam.config import load_section
 from wssam.launcher import LauncherConfig, run_under_torchrun
+from wssam.models.backbone import check_weights_file
 from wssam.train.config import TrainConfig
 from wssam.train.dataset import load_records
 from wssam.train.layout import best_checkpoint, last_checkpoint
@@ -40,8 +41,9 @@ def main(
     """Train the segmentation network on the kept images with their pseudo labels, entropy weights and scribbles."""
     config = load_section(TrainConfig, "train", params)
     launcher = load_section(LauncherConfig, "launcher", params)
-    if __name__ == "__main__":
-        load_records(manifest, scored_dir)  # a missing or wrong file is one line from one process
+    if __name__ == "__main__":  # a missing or wrong file is one line from one process
+        check_weights_file(config.model.backbone_weights)
+        load_records(manifest, scored_dir)
         run_under_torchrun(launcher)
     summary = train(
         config=config,

@@ -131,6 +131,21 @@ def test_view_stages_depend_on_the_labeler_in_use_only() -> None:
     assert not {"pseudo_label.sam", "pseudo_label.random_walker", "pseudo_label"} & set(body["params"])
 
 
+def test_training_depends_on_the_folder_of_backbone_weights_files() -> None:
+    """train.model.backbone_weights names a file: the parameter is only its path, so replacing the file at the same
+    path left train up to date. Files in data/backbones/ are a dependency; the folder exists in a clean clone and
+    git keeps the weights out (DVC tracks them)."""
+    assert "data/backbones" in _deps(_stages()["train"])
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files", "data/backbones"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.split()  # fmt: skip
+    assert tracked == ["data/backbones/.gitkeep"]
+    ignored = subprocess.run(["git", "check-ignore", "data/backbones/resnet50.pth"], cwd=REPO, capture_output=True,
+                             text=True, check=False).stdout.split()  # fmt: skip
+    assert ignored == ["data/backbones/resnet50.pth"]
+
+
 def test_the_params_check_comes_first_and_depends_on_the_whole_params_file() -> None:
     """A typo changes no stage's declared keys: only a stage depending on the whole file notices it."""
     stages = _stages()

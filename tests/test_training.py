@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from recipe import recipe
+from recipe import ROOT, recipe, write_params
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import wssam.train.loop as loop
@@ -318,6 +320,20 @@ def test_a_diverged_run_stops_at_its_first_nan_loss_and_keeps_no_network(
             _run(tmp_path, manifest, scored, f"run{val_fraction}", tiny_config(epochs=2, batch_size=2,
                                                                                 val_fraction=val_fraction))  # fmt: skip
         assert not (tmp_path / f"run{val_fraction}" / "model" / "model.pt").exists()
+
+
+def test_a_missing_backbone_weights_file_is_one_line_before_any_process_starts(tmp_path: Path) -> None:
+    """With launcher.nproc_per_node 2 each process used to build the network and report the missing file."""
+    manifest, scored = make_training_data(tmp_path, n_images=4)
+    params = write_params(tmp_path / "params.yaml", train={"model": {"backbone_weights": "data/backbones/r18.pth"}},
+                          launcher={"nproc_per_node": 2})  # fmt: skip
+    command = [sys.executable, str(ROOT / "stages" / "train.py"), "--params", str(params), "--manifest", str(manifest),
+               "--scored-dir", str(scored), "--output", str(tmp_path / "model"), "--log-dir", str(tmp_path / "log"),
+               "--metrics", str(tmp_path / "train.json"), "--quiet"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: data/backbones/r18.pth: backbone weights file not found")
+    assert not (tmp_path / "model").exists()
 
 
 def test_no_kept_image_tells_to_raise_tau(tmp_path: Path) -> None:

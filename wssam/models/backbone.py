@@ -54,6 +54,15 @@ class ResNetBackbone(nn.Module):
         return [x1, x2, x3, x4]
 
 
+def check_weights_file(weights: str) -> None:
+    """``train.model.backbone_weights`` naming a file that is not there is an InputError saying what to give."""
+    if weights not in ("none", "imagenet") and not Path(weights).is_file():
+        raise InputError(
+            f"{weights}: backbone weights file not found (train.model.backbone_weights); give 'none', 'imagenet' or "
+            "a torchvision-format state dict, e.g. in data/backbones/"
+        )
+
+
 def load_trunk_weights(resnet: models.ResNet, path: Path) -> None:
     """Load a torchvision-format state dict from ``path`` into ``resnet``, strict on everything but ``fc.*`` and batch
     norm's ``num_batches_tracked`` counters, which files saved before PyTorch 0.4.1 lack (torchvision's own
@@ -61,8 +70,7 @@ def load_trunk_weights(resnet: models.ResNet, path: Path) -> None:
 
     Raises :class:`InputError` when the file is missing or unreadable, or its keys or shapes do not match.
     """
-    if not path.is_file():
-        raise InputError(f"{path}: backbone weights file not found; give 'none', 'imagenet' or a file")
+    check_weights_file(str(path))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several unrelated types for corrupt files
