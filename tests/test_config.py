@@ -74,6 +74,7 @@ def test_deleting_any_key_names_it(key: str) -> None:
         ("pseudo_label", {"labler": "sam"}, r"unknown parameter 'pseudo_label.labler'"),
         ("pseudo_label", {"views": ["identity", "rot45"]}, r"'pseudo_label.views\[1\]' = 'rot45' .* unknown token"),
         ("pseudo_label", {"views": ["identity", "identity"]}, r"'pseudo_label.views' .* 'identity' is listed twice"),
+        ("pseudo_label", {"views": ["vflip", "rot180_hflip"]}, r"'vflip' and 'rot180_hflip' are the same flip, turn"),
         ("pseudo_label", {"sam": {"precision": "half"}}, r"parameter 'pseudo_label.sam.precision' = 'half'"),
         ("prepare", {"max_image": 4}, r"unknown parameter 'prepare.max_image'"),
         ("prepare", {"test_sets": {"bad name": "synthetic"}}, r"'prepare.test_sets' .* may hold only letters"),

@@ -102,7 +102,15 @@ class PseudoLabelConfig(Config):
     @field_validator("views")
     @classmethod
     def _each_view_once(cls, views: tuple[str, ...]) -> tuple[str, ...]:
+        """Each view once, by name and by what it does: ``vflip`` and ``hflip_rot180`` give one map, which the
+        fusion would count twice."""
         repeated = sorted({name for name in views if views.count(name) > 1})
         if repeated:
             raise ValueError(f"view {repeated[0]!r} is listed twice; list each view once")
+        seen: dict[tuple[bool, int, float], str] = {}
+        for name in views:
+            view = parse_view(name)
+            same = seen.setdefault((view.hflip, view.k, view.scale), name)
+            if same != name:
+                raise ValueError(f"views {same!r} and {name!r} are the same flip, turn and scale; list one of them")
         return views
