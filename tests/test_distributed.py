@@ -4,6 +4,7 @@ and the launcher's pieces (the torchrun configuration, thread shares, the batch 
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -22,7 +23,15 @@ from test_training import make_training_data
 from wssam.config import build_config
 from wssam.distributed import World, split_batch
 from wssam.io import InputError
-from wssam.launcher import LauncherConfig, check_global_batch, launch_config, start_method, threads_per_process
+from wssam.launcher import (
+    LauncherConfig,
+    cgroup_cpu_quota,
+    check_global_batch,
+    launch_config,
+    start_method,
+    threads_per_process,
+    usable_cores,
+)
 from wssam.models.checkpoint import read_checkpoint
 from wssam.train.dataset import epoch_batches
 
@@ -196,6 +205,27 @@ def test_several_machines_need_a_meeting_point() -> None:
 
 def test_each_process_gets_its_share_of_the_cores() -> None:
     assert [threads_per_process(n, 16) for n in (1, 2, 3, 16, 32)] == [16, 8, 5, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2, `docker --cpus 1.5`
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
+def test_a_container_cpu_quota_caps_the_cores_shared_out(tmp_path: Path, files: dict[str, str], quota: float | None):
+    """`docker --cpus 1.5` on a 64-core host leaves the affinity mask at 64: each of 2 processes would start 32
+    threads on 1.5 cores' worth of time."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpu_quota(tmp_path) == quota
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cores(tmp_path) == (affinity if quota is None else min(affinity, math.ceil(quota)))
 
 
 def test_the_global_batch_must_give_every_process_two_images() -> None:

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import runpy
 import sys
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -97,12 +99,31 @@ def under_torchrun() -> bool:
     return TORCHRUN_ENV in os.environ
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, which containers and Slurm set)."""
+def usable_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPU cores this process may use: its affinity mask (which Slurm and ``docker --cpuset-cpus`` set), capped by
+    a CPU quota of its control group (``docker --cpus``, Kubernetes limits), rounded up."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cgroup_root)
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
+
+
+def cgroup_cpu_quota(root: Path) -> float | None:
+    """The CPU quota in cores of the control group mounted at ``root`` (v2: ``cpu.max``; v1: ``cpu/cpu.cfs_quota_us``
+    over ``cpu.cfs_period_us``); None without one (no file, ``max``, -1, or unreadable)."""
+    try:
+        if (root / "cpu.max").is_file():
+            quota, period = (root / "cpu.max").read_text().split()[:2]
+        else:
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota == "max" or int(quota) <= 0 or int(period) <= 0:
+            return None
+        return int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
 
 
 def threads_per_process(processes: int, cores: int) -> int:
