@@ -20,6 +20,7 @@ from sam_helpers import write_training_set
 from test_predict import _checkpoint, _test_set
 from test_training import make_training_data
 
+import wssam.launcher as launcher
 from wssam.config import build_config
 from wssam.distributed import World, split_batch
 from wssam.io import InputError
@@ -92,6 +93,14 @@ def test_a_failing_process_stops_the_stage_with_its_exit_code_and_one_line(tmp_p
     ]
     assert lines.count(stopped) <= 1  # process 0, ended by the agent, says so when the signal finds it in Python
     assert not (tmp_path / "views").exists() or not list((tmp_path / "views").iterdir())  # no staging folder left
+
+
+def test_a_process_killed_by_a_signal_is_reported_as_killed_not_as_having_printed_a_message() -> None:
+    """torchrun gives a killed process a negative exit code; the kernel's out-of-memory killer sends SIGKILL and
+    leaves nothing printed, so "its message is above" pointed at nothing."""
+    assert launcher._how_it_ended(-signal.SIGKILL) == "was killed by SIGKILL (exit code 137; out of memory?)"
+    assert launcher._how_it_ended(-signal.SIGSEGV) == "was killed by SIGSEGV (exit code 139)"
+    assert launcher._how_it_ended(2) == "ended with exit code 2 (its message is above)"
 
 
 def test_sigterm_stops_every_process_cleanly(tmp_path: Path) -> None:

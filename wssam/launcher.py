@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import runpy
+import signal
 import sys
 import time
 import uuid
@@ -197,8 +198,20 @@ def _report_failure(failed: Any, world_size: int) -> int:
     if isinstance(message, dict):
         print(message.get("extraInfo", {}).get("py_callstack") or message.get("message", ""), file=sys.stderr)
     code = _stop_code(failure.exitcode)
-    print(f"error: process {rank} of {world_size} ended with exit code {code} (its message is above)", file=sys.stderr)
+    print(f"error: process {rank} of {world_size} {_how_it_ended(failure.exitcode)}", file=sys.stderr)
     return code
+
+
+def _how_it_ended(exitcode: int) -> str:
+    """How a process that ended with ``exitcode`` ended, in words (a killed one printed nothing)."""
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = "; out of memory?" if -exitcode == signal.SIGKILL else ""
+        return f"was killed by {name} (exit code {_stop_code(exitcode)}{hint})"
+    return f"ended with exit code {_stop_code(exitcode)} (its message is above)"
 
 
 def _stop_code(exitcode: int) -> int:
