@@ -156,6 +156,16 @@ def test_entries_are_whole_or_absent_and_old_leftovers_go(tmp_path: Path) -> Non
     assert sorted((tmp_path / "tmp").iterdir()) == [fresh]  # a run in progress elsewhere may still write that one
 
 
+def test_an_entry_reaches_the_disk_before_it_gets_its_name(tmp_path: Path, monkeypatch) -> None:
+    """A rename without fsync can leave a named but empty or cut entry after a power loss, trusted by its name."""
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(cache_module.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(cache_module.os, "replace", lambda a, b: (events.append("rename"), real_replace(a, b))[1])
+    target = MapCache(tmp_path / "cache").put("ab" * 32, b"map bytes")
+    assert events == ["fsync", "rename"] and target.read_bytes() == b"map bytes"
+
+
 def test_the_key_covers_the_labelling_code_and_nothing_else() -> None:
     root = cache_module.PACKAGE_ROOT
     names = {path.relative_to(root).as_posix() for path in imported_sources(cache_module.STAGE_MODULE)}

@@ -176,8 +176,9 @@ class MapCache:
         return self.path(key).is_file()
 
     def put(self, key: str, data: bytes) -> Path:
-        """Store ``data`` as the entry of ``key``: written under ``tmp/`` and renamed into place in one step, so
-        readers (other processes, other machines) see the whole entry or none."""
+        """Store ``data`` as the entry of ``key``: written under ``tmp/``, flushed to the disk and renamed into place
+        in one step, so readers (other processes, other machines) see the whole entry or none, and an entry that
+        outlives a crash of the machine is whole (an entry is trusted by its name for as long as it exists)."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{key}.", suffix=TEMP_MARK, dir=self.tmp)
@@ -185,6 +186,8 @@ class MapCache:
         try:
             with os.fdopen(fd, "wb") as stream:
                 stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
             _give_umask_mode(tmp)
             os.replace(tmp, target)
         finally:
