@@ -54,6 +54,7 @@ def main(
         metrics_path=metrics,
         show_progress=not quiet,
         loader_workers=launcher.loader_workers,
+        resume=launcher.resume,
     )
     if summary is None:  # one of the other processes under torchrun: rank 0 reports
         return

@@ -185,6 +185,21 @@ def test_training_on_a_gpu_makes_it_the_process_cuda_device_before_the_group_ope
     assert calls == [("set_device", torch.device("cuda", 1)), ("group", "nccl")]
 
 
+def test_resume_off_trains_an_unfinished_run_from_scratch_and_is_no_part_of_the_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """launcher.resume says how to run, not what: the checkpoints hold no trace of it (switching it retrained)."""
+    manifest, scored = make_training_data(tmp_path, n_images=6)
+    config = tiny_config(epochs=2)
+    _run(tmp_path, manifest, scored, "run", config, stop_after_epochs=1)
+    capsys.readouterr()
+    _run(tmp_path, manifest, scored, "run", config, resume=False)
+    assert "resuming" not in capsys.readouterr().out
+    history = read_checkpoint(tmp_path / "run" / "model" / "last.pt")["run"]["history"]
+    assert [entry["epoch"] for entry in history] == [1, 2]
+    assert "resume" not in read_checkpoint(tmp_path / "run" / "model" / "model.pt")["train_config"]
+
+
 def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     manifest, scored = make_training_data(tmp_path, n_images=6)
     config = tiny_config(epochs=2)

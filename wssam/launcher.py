@@ -63,13 +63,15 @@ class LauncherConfig(Config):
 
     ``nproc_per_node``: processes on each machine (one per GPU; on a CPU, processes that share its cores);
     ``nnodes``: machines; ``rdzv_endpoint``: ``host:port`` where the machines meet (needed when ``nnodes`` > 1);
-    ``loader_workers``: worker processes that read and augment training images beside each training process.
+    ``loader_workers``: worker processes that read and augment training images beside each training process;
+    ``resume``: whether ``train`` continues an unfinished run from its ``last.pt`` (the same result either way).
     """
 
     nproc_per_node: int = Field(ge=1)
     nnodes: int = Field(ge=1)
     rdzv_endpoint: str
     loader_workers: int = Field(ge=0)
+    resume: bool
 
     @field_validator("rdzv_endpoint")
     @classmethod

@@ -99,7 +99,6 @@ class TrainConfig(Config):
     ema_decay: float = Field(ge=0, lt=1)
     val_fraction: float = Field(ge=0, lt=1)
     precision: Precision
-    resume: bool
     loss: LossConfig
     augment: AugmentConfig
 

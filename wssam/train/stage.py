@@ -56,13 +56,15 @@ def train(
     stop_after_epochs: int | None = None,
     show_progress: bool = True,
     loader_workers: int = 0,
+    resume: bool = True,
 ) -> dict[str, Any] | None:
     """Train on the kept images, write ``model.pt``/``last.pt`` in ``output_dir``, dvclive logs, metrics JSON.
 
     ``device``: None = this process's GPU when there are GPUs, else the CPU. ``stop_after_epochs`` ends this call
     after that many epochs in total (an interruption, for tests and for splitting a long run); the next call
     resumes. ``show_progress``: a progress bar per epoch on stderr. ``loader_workers``: processes reading and
-    augmenting images (the result does not depend on it). Returns the metrics dict written to ``metrics_path``
+    augmenting images (the result does not depend on it). ``resume``: continue from ``last.pt`` where it continues
+    this run (see the module docstring). Returns the metrics dict written to ``metrics_path``
     (the training time is in ``seconds`` of the returned dict only); None in the processes other than rank 0.
     """
     world = world_from_env()
@@ -71,7 +73,7 @@ def train(
         torch.cuda.set_device(device)  # nccl runs its collectives (the resume decision, the last barrier) there
     with process_group(world, backend(device)):
         return _train(config, manifest, scored_dir, output_dir, log_dir, metrics_path, build, device,
-                      stop_after_epochs, show_progress, loader_workers, world)  # fmt: skip
+                      stop_after_epochs, show_progress, loader_workers, resume, world)  # fmt: skip
 
 
 def _train(
@@ -86,6 +88,7 @@ def _train(
     stop_after_epochs: int | None,
     show_progress: bool,
     loader_workers: int,
+    resume: bool,
     world: World,
 ) -> dict[str, Any] | None:
     """:func:`train` as process ``world.rank`` of ``world.size``."""
@@ -100,7 +103,7 @@ def _train(
 
     model, optimizer, average = _fresh_start(config, build, device)
     state = None
-    if config.resume:
+    if resume:
         resumed = _resume(last_checkpoint(output_dir), config, fingerprint, world, model, optimizer, average)
         if resumed is _UNUSABLE:
             model, optimizer, average = _fresh_start(config, build, device)
