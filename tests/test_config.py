@@ -78,6 +78,8 @@ def test_deleting_any_key_names_it(key: str) -> None:
         ("pseudo_label", {"sam": {"precision": "half"}}, r"parameter 'pseudo_label.sam.precision' = 'half'"),
         ("prepare", {"max_image": 4}, r"unknown parameter 'prepare.max_image'"),
         ("prepare", {"test_sets": {"bad name": "synthetic"}}, r"'prepare.test_sets' .* may hold only letters"),
+        ("prepare", {"test_sets": {"COD10K.v2": "synthetic"}}, r"'COD10K.v2' may hold only letters, .* reads a dot"),
+        ("prepare", {"test_sets": {"2020set": "synthetic"}}, r"'2020set' may hold only .* starts with a letter"),
         ("prepare", {"test_sets": {"train": "synthetic"}}, r"'prepare.test_sets' .* 'train' is the training set's"),
         ("prepare", {"sparse": {"kind": "box"}}, r"parameter 'prepare.sparse.kind' = 'box'"),
         ("prepare", {"sparse": {"stroke_width": 4}}, r"'prepare.sparse.stroke_width' = 4 .* odd .* use 3 or 5"),

@@ -12,7 +12,9 @@ from wssam.labels import SPARSE_KINDS
 from wssam.prepare.layout import TRAIN_DIR
 
 SYNTHETIC = "synthetic"
-SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: a test set's name: a folder, a stage (``predict@NAME``) and a key that ``dvc exp run -S`` and the recipes set
+#: (Hydra reads a dot as nesting and wants a letter or ``_`` first)
+SET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 Source = Annotated[str, Field(min_length=1, description="'synthetic' (the embedded demo) or a dataset folder")]
 
@@ -66,7 +68,10 @@ class PrepareConfig(Config):
     def _set_names(cls, sets: dict[str, str]) -> dict[str, str]:
         for name in sets:
             if not SET_NAME.match(name):
-                raise ValueError(f"set name {name!r} may hold only letters, digits, '_', '-' and '.'")
+                raise ValueError(
+                    f"set name {name!r} may hold only letters, digits, '_' and '-', and starts with a letter or '_' "
+                    "(dvc exp run -S reads a dot as nesting)"
+                )
             if name == TRAIN_DIR:
                 raise ValueError(
                     f"set name {name!r} is the training set's (a synthetic test set of that name would be its copy); "
