@@ -192,6 +192,7 @@ def test_mismatched_weights_are_one_line_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="resnet18.pth") as caught:
         build_model("baseline", backbone="resnet50", backbone_weights=str(path))
     assert "\n" not in str(caught.value)
+    assert str(caught.value).endswith("; it holds a resnet18 trunk: set train.model.backbone: resnet18")
 
 
 def test_unreadable_weights_file_is_input_error(tmp_path: Path) -> None:

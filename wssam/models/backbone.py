@@ -81,20 +81,34 @@ def load_trunk_weights(resnet: models.ResNet, path: Path) -> None:
     if not isinstance(state, dict):
         raise InputError(f"{path}: expected a torchvision ResNet state dict, found {type(state).__name__}")
     trunk = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    expected = {k for k in resnet.state_dict() if not k.startswith("fc.")}
-    optional = {k for k in expected if k.endswith(".num_batches_tracked")}
-    missing, unexpected = sorted(expected - optional - trunk.keys()), sorted(trunk.keys() - expected)
+    missing, unexpected = _key_misfit(trunk, resnet)
     if missing or unexpected:
+        other = next((name for name, (build, _, _) in BACKBONES.items() if _fits_keys(trunk, build(weights=None))),
+                     None)  # fmt: skip
+        hint = f"; it holds a {other} trunk: set train.model.backbone: {other}" if other else ""
         raise InputError(
             f"{path}: not a matching torchvision ResNet state dict "
             f"({len(missing)} missing keys, e.g. {missing[:2]}; "
-            f"{len(unexpected)} unexpected, e.g. {unexpected[:2]})"
+            f"{len(unexpected)} unexpected, e.g. {unexpected[:2]}){hint}"
         )
     own = resnet.state_dict()
     wrong = [k for k, v in trunk.items() if tuple(v.shape) != tuple(own[k].shape)]
     if wrong:
         raise InputError(f"{path}: {len(wrong)} tensors have the wrong shape e.g. {wrong[0]}")
     resnet.load_state_dict(trunk, strict=False)
+
+
+def _key_misfit(trunk: dict[str, Tensor], resnet: models.ResNet) -> tuple[list[str], list[str]]:
+    """The trunk keys ``resnet`` has that ``trunk`` lacks (batch norm's step counters may be absent) and those it
+    does not have, sorted."""
+    expected = {k for k in resnet.state_dict() if not k.startswith("fc.")}
+    optional = {k for k in expected if k.endswith(".num_batches_tracked")}
+    return sorted(expected - optional - trunk.keys()), sorted(trunk.keys() - expected)
+
+
+def _fits_keys(trunk: dict[str, Tensor], resnet: models.ResNet) -> bool:
+    """Whether ``trunk`` has exactly ``resnet``'s trunk keys."""
+    return _key_misfit(trunk, resnet) == ([], [])
 
 
 def _with_imagenet_weights(constructor: Callable[..., models.ResNet], imagenet: models.WeightsEnum) -> models.ResNet:
