@@ -26,7 +26,7 @@ app = typer.Typer(add_completion=False)
 @reports_input_errors
 def main(
     params: Annotated[Path, typer.Option(help="Parameter file (sections predict and launcher).")],
-    checkpoint: Annotated[Path, typer.Option(help="Model checkpoint written by train.")],
+    checkpoint: Annotated[Path, typer.Option(help="Model checkpoint: train's, or a released WS-SAM one.")],
     manifest: Annotated[Path, typer.Option(help="Test-set manifest written by prepare.")],
     output: Annotated[Path, typer.Option(help="Prediction folder (replaced as a whole).")],
     quiet: Quiet = False,

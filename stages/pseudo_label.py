@@ -39,7 +39,7 @@ def main(
     """Pseudo-label the usable training images in one augmentation view.
 
     Prompts come from each image's sparse labels (same points for every view); the image and prompts are moved
-    into the view, the labeler of params.yaml (random_walker or sam) answers, and its probability map is brought
+    into the view, the labeler of params.yaml (random_walker, sam or folder) answers, and its probability map is brought
     back to the original frame and written as an 8-bit PNG OUTPUT/<name>.png. OUTPUT is replaced as a whole; maps
     found in CACHE_DIR are copied instead of computed, and every computed map is added to it.
     """
