@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,6 +18,7 @@ from wssam.io import (
     read_label_map,
     read_probability,
     read_rgb,
+    signals_held,
     write_probability,
 )
 
@@ -85,6 +89,20 @@ def test_label_map_stored_as_jpeg_is_refused(tmp_path) -> None:
         assert not np.array_equal(np.asarray(stored), labels)  # what reading it as stored would train on
     with pytest.raises(InputError, match=r"s\.jpg: label map stored as JPEG.*save it as PNG"):
         read_label_map(tmp_path / "s.jpg")
+
+
+def test_a_signal_during_held_signals_acts_after_the_block() -> None:
+    """The outputs of a stage go in place together: a SIGTERM between two of them waits for the last."""
+    seen: list[str] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: seen.append("handled"))
+    try:
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            seen.append("block ended")
+        seen.append("after")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == ["block ended", "handled", "after"]
 
 
 def test_atomic_path_leaves_target_untouched_on_failure(tmp_path) -> None:

@@ -200,6 +200,23 @@ def test_resume_off_trains_an_unfinished_run_from_scratch_and_is_no_part_of_the_
     assert "resume" not in read_checkpoint(tmp_path / "run" / "model" / "model.pt")["train_config"]
 
 
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_interrupted_retrain_leaves_the_finished_runs_outputs_as_they_were(tmp_path: Path) -> None:
+    """model.pt was written at every new best epoch and the log in place: a retrain stopped after its first epoch
+    left a half-trained model.pt beside the old run's metrics, which predict, run by hand, would then use."""
+    manifest, scored = make_training_data(tmp_path, n_images=6)
+    _run(tmp_path, manifest, scored, "run", tiny_config(epochs=1))
+    outputs = [tmp_path / "run" / name for name in ("model/model.pt", "log", "train.json")]
+    before = {str(path): _files(path) if path.is_dir() else path.read_bytes() for path in outputs}
+    _run(tmp_path, manifest, scored, "run", tiny_config(epochs=2, lr=0.003), stop_after_epochs=1)
+    assert read_checkpoint(tmp_path / "run" / "model" / "last.pt")["epoch"] == 1  # the new run did train
+    assert {str(path): _files(path) if path.is_dir() else path.read_bytes() for path in outputs} == before
+    assert not [p for p in (tmp_path / "run").rglob("*") if "wssam-tmp" in p.name]
+
+
 def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     manifest, scored = make_training_data(tmp_path, n_images=6)
     config = tiny_config(epochs=2)

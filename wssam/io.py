@@ -26,7 +26,9 @@ import io
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -166,17 +168,46 @@ def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     interrupted run never leaves a half-written folder that a rerun would trust.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_temporaries(target)
-    folder, prefix = _temporary_places(target)[0]
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=TEMP_MARK, dir=folder))
+    tmp = new_staging_folder(target)
     try:
-        _give_umask_mode(tmp, directory=True)
         yield tmp
         _swap_into_place(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def new_staging_folder(target: str | os.PathLike[str]) -> Path:
+    """A fresh temporary folder for ``target`` where :func:`staged_folder` makes it (leftovers of ``target`` removed
+    first): put it in place with :func:`put_in_place`, or delete it."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(target)
+    folder, prefix = _temporary_places(target)[0]
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=TEMP_MARK, dir=folder))
+    _give_umask_mode(tmp, directory=True)
+    return tmp
+
+
+def put_in_place(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Replace ``target`` by the staged folder ``new`` (:func:`new_staging_folder`), as :func:`staged_folder` does."""
+    _swap_into_place(Path(new), Path(target))
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold off Ctrl-C, SIGTERM and SIGHUP while a stage puts its several outputs in place, so that a stop comes
+    before all of them or after all of them, never between two; one that arrives meanwhile acts at the end. Only the
+    main thread receives them (elsewhere: no effect)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _swap_into_place(new: Path, target: Path) -> None:

@@ -6,6 +6,11 @@ reseeded from (seed, epoch) at each epoch, the result equals an uninterrupted ru
 (``dvc repro --force`` retrains). A ``last.pt`` that cannot be read or restored is renamed aside with a warning
 and training starts afresh. The metrics hold no timings, so the same run gives the same files.
 
+Outputs: ``model.pt`` (the best epoch, whose weights ``last.pt`` carries meanwhile), the dvclive log folder and the
+metrics JSON are put in place together when the run finishes, with Ctrl-C and SIGTERM held off for that moment (the
+log is written into a staging folder, the earlier epochs of a resumed run replayed into it). So an interrupted run,
+a call stopped by ``stop_after_epochs`` included, leaves the outputs of the run before it as they were.
+
 Under torchrun the processes train one network with DistributedDataParallel (:mod:`wssam.train.parallel`,
 :mod:`wssam.train.loop`): rank 0 decides whether to resume, validates, logs (dvclive), writes the checkpoints and
 the metrics; the others follow its decision and wait at a barrier at the end, so the stage ends only when every
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +34,7 @@ from torch import nn
 from wssam.cli import figure, progress
 from wssam.devices import uses_bf16
 from wssam.distributed import World, barrier, from_main, process_group, world_from_env
-from wssam.io import InputError, remove_temporaries, write_json
+from wssam.io import InputError, new_staging_folder, put_in_place, remove_temporaries, signals_held, write_json
 from wssam.models.builder import build_model, count_parameters_millions
 from wssam.models.checkpoint import read_checkpoint, save_checkpoint
 from wssam.models.config import ModelConfig
@@ -112,25 +118,68 @@ def _train(
     state = state or RunState()
     seconds_before = state.seconds
     trained = distributed(model, world, device)
-
-    live = Live(dir=str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None) if world.is_main else None
-    for entry in state.history if live is not None else []:  # replay earlier epochs: the log folder is rebuilt
-        _log_epoch(live, entry)
     last_epoch = config.epochs if stop_after_epochs is None else min(config.epochs, stop_after_epochs)
+    log_staging = new_staging_folder(log_dir) if world.is_main else None
+    try:
+        _run_epochs(state, last_epoch, log_staging, trained, model, optimizer, average, train_set, val_set, config,
+                    fingerprint, output_dir, device, bf16, world, loader_workers, show_progress, started)  # fmt: skip
+        if not world.is_main:
+            barrier(world)  # rank 0 validates and writes; the stage ends when its files are whole
+            return None
+        metrics = _summary(state, model, len(train_set), len(val_set))
+        if state.epoch >= config.epochs:  # finished: its outputs go in place together
+            with signals_held():
+                save_checkpoint(best_checkpoint(output_dir), state.best_checkpoint(config, fingerprint))
+                put_in_place(log_staging, log_dir)
+                write_json(metrics_path, metrics)
+    finally:
+        if log_staging is not None and log_staging.exists():
+            shutil.rmtree(log_staging, ignore_errors=True)
+    barrier(world)
+    return {**metrics, "seconds": round(seconds_before + time.perf_counter() - started, 2)}
+
+
+def _run_epochs(
+    state: RunState,
+    last_epoch: int,
+    log_dir: Path | None,
+    trained: nn.Module,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    average: WeightAverage,
+    train_set: TrainingImages,
+    val_set: TrainingImages,
+    config: TrainConfig,
+    fingerprint: str,
+    output_dir: str | os.PathLike[str],
+    device: torch.device,
+    bf16: bool,
+    world: World,
+    loader_workers: int,
+    show_progress: bool,
+    started: float,
+) -> None:
+    """Train epochs ``state.epoch + 1`` .. ``last_epoch``, updating ``state``; rank 0 (``log_dir`` given) validates,
+    logs into ``log_dir`` (dvclive; the earlier epochs are replayed, so it holds the whole run) and writes
+    ``last.pt`` after every epoch: the resume point, which holds the best epoch's weights. ``started``: when this
+    call began (``perf_counter``), for ``state.seconds``."""
+    seconds_before = state.seconds
+    live = Live(dir=str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None) if log_dir is not None else None
+    for entry in state.history if live is not None else []:
+        _log_epoch(live, entry)
     for epoch in range(state.epoch, last_epoch):
         bar = _epoch_bar(f"train epoch {epoch + 1}/{config.epochs}", show_progress and world.is_main)
         train_loss, lr, steps = train_epoch(
             trained, optimizer, train_set, config, epoch=epoch, first_step=state.step, device=device, bf16=bf16,
             batches=bar, world=world, loader_workers=loader_workers, after_step=average.update,
         )  # fmt: skip
-        if not world.is_main:
+        if live is None:
             state.epoch, state.step = epoch + 1, state.step + steps
             continue
         scores = validate(average.network, val_set, config, device, bf16)
         entry = {"epoch": epoch + 1, "train_loss": train_loss, **scores, "lr": lr}
         _log_epoch(live, entry)
-        if state.finish_epoch(entry, average.network.state_dict(), steps=steps, has_validation=len(val_set) > 0):
-            save_checkpoint(best_checkpoint(output_dir), state.best_checkpoint(config, fingerprint))
+        state.finish_epoch(entry, average.network.state_dict(), steps=steps, has_validation=len(val_set) > 0)
         state.seconds = seconds_before + time.perf_counter() - started
         last = state.last_checkpoint(config, fingerprint, model, optimizer, processes=world.size,
                                      average=average.state())  # fmt: skip
@@ -139,19 +188,8 @@ def _train(
             f"epoch {epoch + 1}/{config.epochs}: train_loss {figure(train_loss)} val_loss {figure(scores['val_loss'])}"
             f" val_mae {figure(scores['val_mae'])} lr {lr:.2e}"
         )
-    if not world.is_main:
-        barrier(world)  # rank 0 validates and writes; the stage ends when its files are whole
-        return None
-    live.end()
-
-    # written at every new best epoch; here when a resumed run's best epoch came before the resume point and DVC had
-    # removed model.pt before running the stage
-    if state.best_weights is not None and not best_checkpoint(output_dir).is_file():
-        save_checkpoint(best_checkpoint(output_dir), state.best_checkpoint(config, fingerprint))
-    metrics = _summary(state, model, len(train_set), len(val_set))
-    write_json(metrics_path, metrics)
-    barrier(world)
-    return {**metrics, "seconds": round(seconds_before + time.perf_counter() - started, 2)}
+    if live is not None:
+        live.end()
 
 
 _UNUSABLE = RunState(epoch=-1)  # _resume's answer for a resume point that was set aside
