@@ -149,6 +149,39 @@ def test_the_report_shows_every_figure_offline(project: Path) -> None:
     assert set(scored) == set(METRIC_NAMES) and all(0 <= scored[name] <= 1 for name in METRIC_NAMES)
 
 
+def test_a_report_stopped_part_way_leaves_the_last_one_whole(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page, plots and galleries were written one by one into reports/: a stop after the first plots left them
+    beside the older page, or beside none. (The older run's plot is marked: this run would draw the same bytes.)"""
+    from wssam.report import stage as report_stage
+
+    plot = project / "reports" / "plots" / "training.png"
+    drawn = plot.read_bytes()
+    plot.write_bytes(b"the older run's plot")
+    kept = [*sorted((project / "reports").rglob("*")), project / "metrics" / "summary.md",
+            project / "metrics" / "pseudo_labels_as_predictions.json"]  # fmt: skip
+    before = {str(path): path.read_bytes() for path in kept if path.is_file()}
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report_stage, "_test_gallery", stopped)
+    monkeypatch.chdir(project)
+    with pytest.raises(KeyboardInterrupt):  # the other figures were drawn: training.png is the first
+        report_stage.report(
+            params="params.yaml", prepared="data/prepared", views_dir="data/pseudo_labels/views",
+            scored_dir="data/pseudo_labels/scored", train_log="data/train_log", predictions="data/predictions",
+            evaluation="data/evaluation", test_metrics="metrics/test",
+            pseudo_label_metrics="metrics/pseudo_labels.json", train_metrics="metrics/train.json", output="reports",
+            summary="metrics/summary.md",
+            pseudo_label_scores="metrics/pseudo_labels_as_predictions.json",
+        )  # fmt: skip
+    now = [*sorted((project / "reports").rglob("*")), *kept[-2:]]
+    after = {str(path): path.read_bytes() for path in now if path.is_file()}
+    plot.write_bytes(drawn)
+    assert after == before
+    assert not [path for path in project.iterdir() if "wssam-tmp" in path.name]
+
+
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND",

@@ -9,6 +9,7 @@ Reads what the other stages wrote (their layouts: :mod:`wssam.prepare.layout`, :
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,19 @@ from wssam.config import load_section
 from wssam.evaluate.layout import curves_file, metrics_file, per_image_file
 from wssam.evaluate.metrics import METRIC_NAMES, aggregate
 from wssam.evaluate.stage import measure_pair
-from wssam.io import read_gt, read_json, read_label_map, read_probability, read_rgb, read_table, write_json, write_text
+from wssam.io import (
+    new_staging_folder,
+    put_in_place,
+    read_gt,
+    read_json,
+    read_label_map,
+    read_probability,
+    read_rgb,
+    read_table,
+    signals_held,
+    write_json,
+    write_text,
+)
 from wssam.predict.layout import prediction_file
 from wssam.prepare.config import SYNTHETIC, PrepareConfig
 from wssam.prepare.layout import MANIFEST_NAME, test_folder, train_folder
@@ -83,24 +96,31 @@ def report(
     )  # fmt: skip
     content.tables["Pseudo labels"] = _key_value_table(read_json(pseudo_label_metrics))
     as_predictions = score_pseudo_labels(train_rows, Path(scored_dir))
-    write_json(pseudo_label_scores, as_predictions)
     content.tables["Fused pseudo labels scored as predictions (training images with GT)"] = (
         ["pseudo labels", *METRIC_NAMES],
         [["fused", *(as_predictions[m] for m in METRIC_NAMES)]],
     )
     content.tables["Training"] = _key_value_table(read_json(train_metrics))
 
-    plots_dir, galleries_dir = output / PLOTS_DIR, output / GALLERIES_DIR
-    content.images.update(_plots(plots_dir, Path(train_log), Path(evaluation), test_sets, selection, tau))
-    content.images["Training images: pseudo labels view by view"] = _train_gallery(
-        galleries_dir / "train.png", train_rows, selection, Path(views_dir), Path(scored_dir), views, config
-    )
-    for name in test_sets:
-        content.images[f"{name}: best and worst by S-measure"] = _test_gallery(
-            galleries_dir / f"test_{name}.png", name, Path(prepared), Path(predictions), Path(evaluation), config
+    staging = new_staging_folder(output)  # the page and its images, put in place with the other outputs
+    try:
+        plots_dir, galleries_dir = staging / PLOTS_DIR, staging / GALLERIES_DIR
+        content.images.update(_plots(plots_dir, Path(train_log), Path(evaluation), test_sets, selection, tau))
+        content.images["Training images: pseudo labels view by view"] = _train_gallery(
+            galleries_dir / "train.png", train_rows, selection, Path(views_dir), Path(scored_dir), views, config
         )
-    write_text(output / PAGE_FILE, render_html(content))
-    write_text(summary, render_markdown(content))
+        for name in test_sets:
+            content.images[f"{name}: best and worst by S-measure"] = _test_gallery(
+                galleries_dir / f"test_{name}.png", name, Path(prepared), Path(predictions), Path(evaluation), config
+            )
+        write_text(staging / PAGE_FILE, render_html(content))
+        with signals_held():
+            put_in_place(staging, output)
+            write_text(summary, render_markdown(content))
+            write_json(pseudo_label_scores, as_predictions)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     return {"images": len(content.images), "test_sets": test_sets}
 
 
