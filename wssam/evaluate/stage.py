@@ -23,6 +23,7 @@ from wssam.io import (
     read_image_size,
     read_prediction,
     remove_temporaries,
+    signals_held,
     write_json,
     write_table,
 )
@@ -92,10 +93,11 @@ def evaluate(
         log(f"warning: {len(empty)} of {len(pairs)} GT masks in {gt_dir} are empty ({shown}); their S-measure and "
             "F-measures say little")  # fmt: skip
     results = aggregate(measures)
-    if per_image is not None:
-        rows = [{"name": name, **m.values()} for (name, _, _), m in zip(pairs, measures, strict=True)]
-        write_table(per_image, pd.DataFrame(rows, columns=["name", *METRIC_NAMES]))
-    if curves is not None:
-        write_table(curves, curve_table(measures))
-    write_json(output, results)
+    rows = [{"name": name, **m.values()} for (name, _, _), m in zip(pairs, measures, strict=True)]
+    with signals_held():  # the three files go in place together
+        if per_image is not None:
+            write_table(per_image, pd.DataFrame(rows, columns=["name", *METRIC_NAMES]))
+        if curves is not None:
+            write_table(curves, curve_table(measures))
+        write_json(output, results)
     return results
