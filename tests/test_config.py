@@ -70,6 +70,7 @@ def test_deleting_any_key_names_it(key: str) -> None:
         ("train", {"loss": {"ignore_band": [0.7, 0.3]}}, r"'train.loss.ignore_band' = \[0.7, 0.3\] .* lo < hi"),
         ("train", {"precision": "fp16"}, r"parameter 'train.precision' = 'fp16'"),
         ("train", {"augment": {"hflip": 2}}, r"parameter 'train.augment.hflip' = 2"),
+        ("train", {"model": {"name": "released"}, "batch_size": 1}, r"'train.batch_size' = 1 .* after global pooling"),
         ("train", {"augment": {"crop_border": 0}}, r"parameter 'train.augment.crop_border' = 0"),  # cut 1 px anyway
         ("pseudo_label", {"labler": "sam"}, r"unknown parameter 'pseudo_label.labler'"),
         ("pseudo_label", {"views": ["identity", "rot45"]}, r"'pseudo_label.views\[1\]' = 'rot45' .* unknown token"),

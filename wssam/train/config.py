@@ -78,6 +78,10 @@ class AugmentConfig(Config):
         return factors
 
 
+#: networks with a batch norm after global pooling, which cannot train on a batch of one image
+PAIRED_BATCH_NETWORKS = ("released",)
+
+
 class TrainConfig(Config):
     """The ``train`` section: the network (``model``) and the whole training recipe.
 
@@ -101,6 +105,16 @@ class TrainConfig(Config):
     precision: Precision
     loss: LossConfig
     augment: AugmentConfig
+
+    @field_validator("batch_size")
+    @classmethod
+    def _two_for_a_batch_norm_after_pooling(cls, batch_size: int, info: ValidationInfo) -> int:
+        model = info.data.get("model")
+        if model is not None and model.name in PAIRED_BATCH_NETWORKS and batch_size < 2:
+            raise ValueError(
+                f"the {model.name} network's batch norm after global pooling cannot train on one image; use 2 or more"
+            )
+        return batch_size
 
     @field_validator("image_size")
     @classmethod

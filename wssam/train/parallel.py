@@ -21,6 +21,7 @@ from wssam.devices import resolve_device
 from wssam.distributed import World
 from wssam.io import InputError
 from wssam.launcher import check_global_batch
+from wssam.train.config import PAIRED_BATCH_NETWORKS
 
 
 def training_device(world: World) -> torch.device:
@@ -33,10 +34,6 @@ def training_device(world: World) -> torch.device:
 def backend(device: torch.device) -> str:
     """The process-group backend for training on ``device``: ``nccl`` on GPUs, ``gloo`` on CPUs."""
     return "nccl" if device.type == "cuda" else "gloo"
-
-
-#: networks with a batch norm after global pooling, which cannot train on a batch of one image
-PAIRED_BATCH_NETWORKS = ("released",)
 
 
 def check_batch_per_process(batch_size: int, images: int, world: World, network: str = "wssam") -> None:
