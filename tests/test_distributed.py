@@ -37,7 +37,7 @@ from wssam.models.checkpoint import read_checkpoint
 from wssam.train.dataset import epoch_batches
 
 TIMEOUT_S = 300
-LAUNCHER = {"nproc_per_node": 1, "nnodes": 1, "rdzv_endpoint": "", "loader_workers": 0}
+LAUNCHER = {"nproc_per_node": 1, "nnodes": 1, "rdzv_endpoint": "", "loader_workers": 0, "resume": True}
 
 
 def _files(folder: Path) -> dict[str, bytes]:
