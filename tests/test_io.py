@@ -12,6 +12,7 @@ from PIL import Image
 from wssam.io import (
     InputError,
     atomic_path,
+    is_temporary,
     list_images,
     read_gt,
     read_image_size,
@@ -19,6 +20,7 @@ from wssam.io import (
     read_probability,
     read_rgb,
     signals_held,
+    staged_outputs,
     write_probability,
 )
 
@@ -103,6 +105,52 @@ def test_a_signal_during_held_signals_acts_after_the_block() -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert seen == ["block ended", "handled", "after"]
+
+
+def _outputs(folder) -> dict[str, str]:
+    """Every file under ``folder`` (relative name -> text) outside temporaries: what a rerun would read."""
+    files = (p.relative_to(folder) for p in sorted(folder.rglob("*")) if p.is_file())
+    return {str(p): (folder / p).read_text() for p in files if not is_temporary(p.parts[0])}
+
+
+def test_staged_outputs_change_together_or_not_at_all(tmp_path) -> None:
+    """Two folders and a file of one stage: a failure before the commit leaves the old three and no temporary;
+    the commit puts both folders in place and the block writes the file with them."""
+    maps, report, metrics = tmp_path / "maps", tmp_path / "report", tmp_path / "metrics.json"
+    for folder in (maps, report):
+        folder.mkdir()
+        (folder / "old.txt").write_text("old")
+    metrics.write_text("old")
+    before = _outputs(tmp_path)
+    with pytest.raises(RuntimeError), staged_outputs(maps, report) as staged:
+        (staged[maps] / "new.txt").write_text("new")
+        (staged[report] / "new.txt").write_text("new")
+        raise RuntimeError("stopped before the commit")
+    assert _outputs(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps", "metrics.json", "report"]
+
+    with staged_outputs(str(maps), report) as staged:  # any path-like names the output
+        (staged[maps] / "new.txt").write_text("new")
+        (staged[str(report)] / "page.html").write_text("new")
+        assert _outputs(tmp_path) == before  # nothing changes until the commit
+        with staged.commit():
+            metrics.write_text("new")
+    assert _outputs(tmp_path) == {"maps/new.txt": "new", "metrics.json": "new", "report/page.html": "new"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["maps", "metrics.json", "report"]
+
+
+def test_a_signal_during_the_commit_acts_after_every_output_is_in_place(tmp_path) -> None:
+    seen: list[bool] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: seen.append((tmp_path / "maps" / "new.txt").is_file()))
+    try:
+        with staged_outputs(tmp_path / "maps") as staged:
+            (staged[tmp_path / "maps"] / "new.txt").write_text("new")
+            with staged.commit():
+                os.kill(os.getpid(), signal.SIGTERM)
+                (tmp_path / "metrics.json").write_text("new")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [True] and (tmp_path / "metrics.json").read_text() == "new"
 
 
 def test_atomic_path_leaves_target_untouched_on_failure(tmp_path) -> None:

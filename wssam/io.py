@@ -168,7 +168,7 @@ def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     interrupted run never leaves a half-written folder that a rerun would trust.
     """
     target = Path(target)
-    tmp = new_staging_folder(target)
+    tmp = _new_staging_folder(target)
     try:
         yield tmp
         _swap_into_place(tmp, target)
@@ -177,10 +177,9 @@ def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def new_staging_folder(target: str | os.PathLike[str]) -> Path:
+def _new_staging_folder(target: Path) -> Path:
     """A fresh temporary folder for ``target`` where :func:`staged_folder` makes it (leftovers of ``target`` removed
-    first): put it in place with :func:`put_in_place`, or delete it."""
-    target = Path(target)
+    first)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_temporaries(target)
     folder, prefix = _temporary_places(target)[0]
@@ -189,9 +188,44 @@ def new_staging_folder(target: str | os.PathLike[str]) -> Path:
     return tmp
 
 
-def put_in_place(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-    """Replace ``target`` by the staged folder ``new`` (:func:`new_staging_folder`), as :func:`staged_folder` does."""
-    _swap_into_place(Path(new), Path(target))
+@dataclass(frozen=True)
+class StagedOutputs:
+    """The staging folders of a stage's folder outputs (see :func:`staged_outputs`): ``staged[target]`` is where
+    ``target``'s new content is written."""
+
+    folders: dict[Path, Path]
+
+    def __getitem__(self, target: str | os.PathLike[str]) -> Path:
+        return self.folders[Path(target)]
+
+    @contextmanager
+    def commit(self) -> Iterator[None]:
+        """Put every staged folder in place, then run the block (which writes the files that go with them), with
+        Ctrl-C, SIGTERM and SIGHUP held off throughout (:func:`signals_held`)."""
+        with signals_held():
+            for target, new in self.folders.items():
+                _swap_into_place(new, target)
+            yield
+
+
+@contextmanager
+def staged_outputs(*folders: str | os.PathLike[str]) -> Iterator[StagedOutputs]:
+    """Stage several folder outputs that must change together with some files.
+
+    Yields :class:`StagedOutputs`: write each folder's new content into ``staged[folder]``, then, inside
+    ``with staged.commit():``, write the files that go with them. On an exception (or a stop before the commit)
+    the staging folders are deleted and every output is left as it was; after the commit all are new: never a mix
+    of old and new outputs that a rerun would trust.
+    """
+    staged = StagedOutputs({})
+    try:
+        for folder in folders:
+            staged.folders[Path(folder)] = _new_staging_folder(Path(folder))
+        yield staged
+    finally:
+        for tmp in staged.folders.values():
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextmanager

@@ -9,7 +9,6 @@ Reads what the other stages wrote (their layouts: :mod:`wssam.prepare.layout`, :
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,13 @@ from wssam.evaluate.layout import curves_file, metrics_file, per_image_file
 from wssam.evaluate.metrics import METRIC_NAMES, aggregate
 from wssam.evaluate.stage import measure_pair
 from wssam.io import (
-    new_staging_folder,
-    put_in_place,
     read_gt,
     read_json,
     read_label_map,
     read_probability,
     read_rgb,
     read_table,
-    signals_held,
+    staged_outputs,
     write_json,
     write_text,
 )
@@ -102,8 +99,8 @@ def report(
     )
     content.tables["Training"] = _key_value_table(read_json(train_metrics))
 
-    staging = new_staging_folder(output)  # the page and its images, put in place with the other outputs
-    try:
+    with staged_outputs(output) as staged:  # the page and its images go in place with the other outputs
+        staging = staged[output]
         plots_dir, galleries_dir = staging / PLOTS_DIR, staging / GALLERIES_DIR
         content.images.update(_plots(plots_dir, Path(train_log), Path(evaluation), test_sets, selection, tau))
         content.images["Training images: pseudo labels view by view"] = _train_gallery(
@@ -114,13 +111,9 @@ def report(
                 galleries_dir / f"test_{name}.png", name, Path(prepared), Path(predictions), Path(evaluation), config
             )
         write_text(staging / PAGE_FILE, render_html(content))
-        with signals_held():
-            put_in_place(staging, output)
+        with staged.commit():
             write_text(summary, render_markdown(content))
             write_json(pseudo_label_scores, as_predictions)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return {"images": len(content.images), "test_sets": test_sets}
 
 

@@ -19,7 +19,6 @@ and a metrics JSON of headline figures (see :func:`summarise`).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,12 @@ import pandas as pd
 from wssam.cli import progress as progress_bar
 from wssam.io import (
     InputError,
-    new_staging_folder,
     probability_to_uint8,
-    put_in_place,
     read_gt,
     read_image_size,
     read_probability,
     remove_temporaries,
-    signals_held,
+    staged_outputs,
     write_json,
     write_png,
     write_table,
@@ -148,8 +145,8 @@ def score(
     table = read_manifest(manifest, usable_only=True)
     check_view_maps(table, views_dir, views)
     rows: list[dict[str, Any]] = []
-    folder = new_staging_folder(output)  # put in place with the metrics
-    try:
+    with staged_outputs(output) as staged:  # the maps and tables go in place with the metrics
+        folder = staged[output]
         for entry in progress_bar(list(table.itertuples(index=False)), desc="score", enabled=progress):
             maps = [read_probability(view_map_path(views_dir, view, entry.name)) for view in views]
             gt = None
@@ -182,10 +179,6 @@ def score(
             write_table(folder / VIEWS_FILE, view_quality(records, views))
         write_table(folder / SELECTION_FILE, records)
         summary = summarise(records, config)
-        with signals_held():
-            put_in_place(folder, output)
+        with staged.commit():
             write_json(metrics, summary)
-    finally:
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
     return summary

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from torch import nn
 from wssam.cli import figure, progress
 from wssam.devices import uses_bf16
 from wssam.distributed import World, barrier, from_main, process_group, world_from_env
-from wssam.io import InputError, new_staging_folder, put_in_place, remove_temporaries, signals_held, write_json
+from wssam.io import InputError, remove_temporaries, staged_outputs, write_json
 from wssam.models.builder import build_model, count_parameters_millions
 from wssam.models.checkpoint import read_checkpoint, save_checkpoint
 from wssam.models.config import ModelConfig
@@ -117,72 +117,77 @@ def _train(
             state = resumed
     state = state or RunState()
     seconds_before = state.seconds
-    trained = distributed(model, world, device)
+    session = _Session(config, fingerprint, model, distributed(model, world, device), optimizer, average, train_set,
+                       val_set, device, bf16, world, loader_workers, show_progress)  # fmt: skip
     last_epoch = config.epochs if stop_after_epochs is None else min(config.epochs, stop_after_epochs)
-    log_staging = new_staging_folder(log_dir) if world.is_main else None
-    try:
-        _run_epochs(state, last_epoch, log_staging, trained, model, optimizer, average, train_set, val_set, config,
-                    fingerprint, output_dir, device, bf16, world, loader_workers, show_progress, started)  # fmt: skip
+    with staged_outputs(*([log_dir] if world.is_main else [])) as staged:
+        _run_epochs(session, state, last_epoch, staged[log_dir] if world.is_main else None, output_dir, started)
         if not world.is_main:
             barrier(world)  # rank 0 validates and writes; the stage ends when its files are whole
             return None
         metrics = _summary(state, model, len(train_set), len(val_set))
         if state.epoch >= config.epochs:  # finished: its outputs go in place together
-            with signals_held():
+            with staged.commit():
                 save_checkpoint(best_checkpoint(output_dir), state.best_checkpoint(config, fingerprint))
-                put_in_place(log_staging, log_dir)
                 write_json(metrics_path, metrics)
-    finally:
-        if log_staging is not None and log_staging.exists():
-            shutil.rmtree(log_staging, ignore_errors=True)
     barrier(world)
     return {**metrics, "seconds": round(seconds_before + time.perf_counter() - started, 2)}
 
 
+@dataclass(frozen=True)
+class _Session:
+    """What one call of :func:`train` trains with: the network (``trained``: wrapped for DDP, or ``model``
+    itself), its optimiser and weight average, the image sets, and how this process runs."""
+
+    config: TrainConfig
+    fingerprint: str
+    model: nn.Module
+    trained: nn.Module
+    optimizer: torch.optim.Optimizer
+    average: WeightAverage
+    train_set: TrainingImages
+    val_set: TrainingImages
+    device: torch.device
+    bf16: bool
+    world: World
+    loader_workers: int
+    show_progress: bool
+
+
 def _run_epochs(
+    session: _Session,
     state: RunState,
     last_epoch: int,
     log_dir: Path | None,
-    trained: nn.Module,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    average: WeightAverage,
-    train_set: TrainingImages,
-    val_set: TrainingImages,
-    config: TrainConfig,
-    fingerprint: str,
     output_dir: str | os.PathLike[str],
-    device: torch.device,
-    bf16: bool,
-    world: World,
-    loader_workers: int,
-    show_progress: bool,
     started: float,
 ) -> None:
     """Train epochs ``state.epoch + 1`` .. ``last_epoch``, updating ``state``; rank 0 (``log_dir`` given) validates,
     logs into ``log_dir`` (dvclive; the earlier epochs are replayed, so it holds the whole run) and writes
-    ``last.pt`` after every epoch: the resume point, which holds the best epoch's weights. ``started``: when this
-    call began (``perf_counter``), for ``state.seconds``."""
+    ``last.pt`` in ``output_dir`` after every epoch: the resume point, which holds the best epoch's weights.
+    ``started``: when this call began (``perf_counter``), for ``state.seconds``."""
+    config, world, average = session.config, session.world, session.average
     seconds_before = state.seconds
     live = Live(dir=str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None) if log_dir is not None else None
     for entry in state.history if live is not None else []:
         _log_epoch(live, entry)
     for epoch in range(state.epoch, last_epoch):
-        bar = _epoch_bar(f"train epoch {epoch + 1}/{config.epochs}", show_progress and world.is_main)
+        bar = _epoch_bar(f"train epoch {epoch + 1}/{config.epochs}", session.show_progress and world.is_main)
         train_loss, lr, steps = train_epoch(
-            trained, optimizer, train_set, config, epoch=epoch, first_step=state.step, device=device, bf16=bf16,
-            batches=bar, world=world, loader_workers=loader_workers, after_step=average.update,
+            session.trained, session.optimizer, session.train_set, config, epoch=epoch, first_step=state.step,
+            device=session.device, bf16=session.bf16, batches=bar, world=world,
+            loader_workers=session.loader_workers, after_step=average.update,
         )  # fmt: skip
         if live is None:
             state.epoch, state.step = epoch + 1, state.step + steps
             continue
-        scores = validate(average.network, val_set, config, device, bf16)
+        scores = validate(average.network, session.val_set, config, session.device, session.bf16)
         entry = {"epoch": epoch + 1, "train_loss": train_loss, **scores, "lr": lr}
         _log_epoch(live, entry)
-        state.finish_epoch(entry, average.network.state_dict(), steps=steps, has_validation=len(val_set) > 0)
+        state.finish_epoch(entry, average.network.state_dict(), steps=steps, has_validation=len(session.val_set) > 0)
         state.seconds = seconds_before + time.perf_counter() - started
-        last = state.last_checkpoint(config, fingerprint, model, optimizer, processes=world.size,
-                                     average=average.state())  # fmt: skip
+        last = state.last_checkpoint(config, session.fingerprint, session.model, session.optimizer,
+                                     processes=world.size, average=average.state())  # fmt: skip
         save_checkpoint(last_checkpoint(output_dir), last)
         print(
             f"epoch {epoch + 1}/{config.epochs}: train_loss {figure(train_loss)} val_loss {figure(scores['val_loss'])}"
