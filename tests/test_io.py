@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -94,15 +96,22 @@ def test_label_map_stored_as_jpeg_is_refused(tmp_path) -> None:
 
 
 def test_a_signal_during_held_signals_acts_after_the_block() -> None:
-    """The outputs of a stage go in place together: a SIGTERM between two of them waits for the last."""
+    """The outputs of a stage go in place together: a SIGTERM between two of them waits for the last, also while
+    another thread runs (torch's worker threads: the kernel may hand the signal to any thread)."""
     seen: list[str] = []
     previous = signal.signal(signal.SIGTERM, lambda *_: seen.append("handled"))
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)
+    other.start()
     try:
         with signals_held():
             os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # time enough for the handler to run if it were not held off
             seen.append("block ended")
         seen.append("after")
     finally:
+        done.set()
+        other.join()
         signal.signal(signal.SIGTERM, previous)
     assert seen == ["block ended", "handled", "after"]
 

@@ -17,6 +17,7 @@ from test_score_stage import VIEWS, make_dataset
 from typer.testing import CliRunner
 
 from wssam.cli import figure, reports_input_errors
+from wssam.io import staged_outputs
 
 LONG_DECIMAL = re.compile(r"\d\.\d{5,}")
 #: tqdm's bar: "12/24 [00:01<00:01, 9.50img/s]": count, elapsed < time left, rate
@@ -111,3 +112,23 @@ def test_a_second_sigterm_does_not_cut_short_the_cleanup_of_the_first() -> None:
     done = CliRunner().invoke(app, [])
     assert done.exit_code == 128 + signal.SIGTERM and cleaned == ["all"], done.stderr
     assert done.stderr.strip() == "stopped (SIGTERM): outputs left as they were, temporary files removed"
+
+
+def test_a_stop_held_off_while_outputs_went_in_place_says_they_are_new(tmp_path) -> None:
+    """A SIGTERM that arrives while a stage puts its outputs in place acts after them: the line says so."""
+    app = typer.Typer()
+
+    @app.command()
+    @reports_input_errors
+    def main() -> None:
+        with staged_outputs(tmp_path / "maps") as staged:
+            (staged[tmp_path / "maps"] / "new.txt").write_text("new")
+            with staged.commit():
+                os.kill(os.getpid(), signal.SIGTERM)
+                (tmp_path / "metrics.json").write_text("new")
+            time.sleep(5)  # the held SIGTERM acts before this ends
+
+    done = CliRunner().invoke(app, [])
+    assert done.exit_code == 128 + signal.SIGTERM, done.stderr
+    assert done.stderr.strip() == "stopped (SIGTERM): all outputs new, temporary files removed"
+    assert (tmp_path / "maps" / "new.txt").is_file() and (tmp_path / "metrics.json").is_file()

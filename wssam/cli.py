@@ -5,8 +5,9 @@
 - a user's mistake (:class:`~wssam.io.InputError`) prints ``error: <one line>`` and exits with code 2;
 - running out of memory prints one line saying what to lower, exit code 2;
 - Ctrl-C, SIGTERM (what ``timeout``, Slurm and ``docker stop`` send) and SIGHUP stop the stage the same way: the
-  temporary files of the writes in progress are removed, outputs are left as they were, one line is printed and
-  the exit code is 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM);
+  temporary files of the writes in progress are removed, outputs are left as they were (or, when the stop came
+  while the stage put its outputs in place, held off until all were new), one line says which, and the exit code
+  is 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM);
 - under DVC (``DVC_STAGE`` set), a watcher thread stops the stage the same way when the ``dvc`` process that
   started it is gone (killed): otherwise the orphan would finish later and overwrite outputs that a new ``dvc``
   command had restored. A stage started by hand is not watched (``nohup`` keeps working).
@@ -30,7 +31,7 @@ import psutil
 import typer
 from tqdm import tqdm
 
-from wssam.io import InputError
+from wssam.io import InputError, completed_commits
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -160,6 +161,7 @@ def reports_input_errors(command: F) -> F:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        commits_before = completed_commits()
         try:
             with signals_stop_the_stage(), stops_when_dvc_is_gone():
                 return command(*args, **kwargs)
@@ -169,7 +171,8 @@ def reports_input_errors(command: F) -> F:
         except KeyboardInterrupt as stop:
             signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
             reason = stop.reason if isinstance(stop, Stopped) and stop.reason else f"{signal.Signals(signum).name}"
-            print(f"stopped ({reason}): outputs left as they were, temporary files removed", file=sys.stderr)
+            outputs = "all outputs new" if completed_commits() > commits_before else "outputs left as they were"
+            print(f"stopped ({reason}): {outputs}, temporary files removed", file=sys.stderr)
             raise SystemExit(128 + signum) from None
         except Exception as error:
             if not _is_out_of_memory(error):

@@ -228,20 +228,44 @@ def staged_outputs(*folders: str | os.PathLike[str]) -> Iterator[StagedOutputs]:
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: the stop signals :func:`signals_held` holds off
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_completed_commits = 0  # blocks of signals_held that ran to their end in this process
+
+
+def completed_commits() -> int:
+    """How many times this process has put outputs in place under :func:`signals_held` (to its end): a stop that
+    was held off until then comes after the new outputs, not before."""
+    return _completed_commits
+
+
 @contextmanager
 def signals_held() -> Iterator[None]:
     """Hold off Ctrl-C, SIGTERM and SIGHUP while a stage puts its several outputs in place, so that a stop comes
-    before all of them or after all of them, never between two; one that arrives meanwhile acts at the end. Only the
-    main thread receives them (elsewhere: no effect)."""
+    before all of them or after all of them, never between two; one that arrives meanwhile acts at the end (and
+    :func:`completed_commits` has counted the block by then). Only the main thread handles signals (elsewhere: no
+    effect).
+
+    The signals' handlers are replaced for the block by ones that note the signal, which is raised again once the
+    old handlers are back. (Blocking the signals in the main thread would not do: the kernel hands a signal sent to
+    the process to any thread that does not block it, torch's worker threads included, and Python then runs the
+    handler in the main thread all the same.)
+    """
+    global _completed_commits
     if threading.current_thread() is not threading.main_thread():
         yield
+        _completed_commits += 1
         return
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    arrived: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _: arrived.append(signum)) for signum in HELD_SIGNALS}
     try:
         yield
+        _completed_commits += 1
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        if arrived:
+            signal.raise_signal(arrived[0])
 
 
 def _swap_into_place(new: Path, target: Path) -> None:
