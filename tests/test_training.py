@@ -29,7 +29,7 @@ from wssam.train.dataset import TrainingImages, epoch_batches, load_records, spl
 from wssam.train.ema import WeightAverage
 from wssam.train.loop import batch_loss, make_optimizer, train_epoch
 from wssam.train.losses import pseudo_pixel_weight
-from wssam.train.run_state import why_not_continued
+from wssam.train.run_state import RunIdentity, why_not_continued
 from wssam.train.stage import train
 
 SIZE = 64
@@ -260,11 +260,18 @@ def test_only_an_unfinished_run_with_the_same_code_is_resumed(tmp_path: Path, mo
     _run(tmp_path, manifest, scored, "run", config, stop_after_epochs=1)
     last = read_checkpoint(tmp_path / "run" / "model" / "last.pt")
     fingerprint = last["fingerprint"]
-    assert why_not_continued(last, config, fingerprint) is None
-    assert why_not_continued(last, tiny_config(epochs=1), fingerprint) == "the train config changed"
-    assert why_not_continued(last, config, "other data") == "the training data changed"
+    assert why_not_continued(last, RunIdentity(config, fingerprint)) is None
+    assert why_not_continued(last, RunIdentity(tiny_config(epochs=1), fingerprint)) == "the train config changed"
+    assert why_not_continued(last, RunIdentity(config, "other data")) == "the training data changed"
+    assert why_not_continued(last, RunIdentity(config, fingerprint, processes=2)) == (
+        "it was trained by 1 processes, this run has 2"
+    )
+    # train.precision: auto resolves per machine: a run begun in fp32 is not continued in bf16 elsewhere
+    assert why_not_continued(last, RunIdentity(config, fingerprint, precision="bf16")) == (
+        f"it was trained in fp32, this run computes in bf16 (train.precision: {config.precision})"
+    )
     monkeypatch.setattr(run_state, "code_fingerprint", lambda: "edited sources")
-    assert why_not_continued(last, config, fingerprint) == "the code changed"
+    assert why_not_continued(last, RunIdentity(config, fingerprint)) == "the code changed"
 
 
 @pytest.fixture(scope="module")

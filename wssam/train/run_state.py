@@ -6,13 +6,15 @@
 - both: ``train_config`` (:class:`~wssam.train.config.TrainConfig` as a dict), ``fingerprint`` (of the training
   data), ``epoch`` (1-based epoch of these weights), ``val_mae``, ``val_loss``;
 - ``last.pt`` only: ``optimizer``, ``code`` (a fingerprint of the wssam sources that trained it), ``processes``
-  (how many DDP processes trained it: the batch-norm statistics depend on it), ``ema`` (the weight average's state,
+  (how many DDP processes trained it: the batch-norm statistics depend on it), ``precision`` (``bf16`` or ``fp32``:
+  what its steps computed in, ``train.precision: auto`` resolved on that machine), ``ema`` (the weight average's state,
   :mod:`wssam.train.ema`; None without one), and the
   :class:`RunState` under ``run``: ``step`` (optimisation steps done), ``history`` (per-epoch metrics), ``best``
   (the best epoch's scores), ``best_weights`` (its weights, or None when the best epoch is the last one: then they
   are ``weights``), ``seconds`` (training time so far) and ``rng`` (torch, NumPy and Python generator states).
 
-Resume (:func:`continues`) only continues an UNFINISHED run with the same config, data, code and processes; a
+Resume (:func:`continues`) only continues an UNFINISHED run with the same config, data, code, processes and
+precision (:class:`RunIdentity`); a
 finished run is trained again (``dvc repro --force`` retrains, and an edited loss reruns training). A ``last.pt``
 that cannot be read or restored is renamed aside (:func:`set_aside`) and training starts afresh.
 
@@ -40,6 +42,7 @@ TRAIN_CONFIG_KEY = "train_config"
 RUN_KEY = "run"
 CODE_KEY = "code"
 PROCESSES_KEY = "processes"
+PRECISION_KEY = "precision"
 #: the suffix of a ``last.pt`` set aside because it could not be read or restored
 SET_ASIDE_SUFFIX = ".unusable"
 
@@ -98,6 +101,18 @@ def cpu_copy(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
 
 
+@dataclass(frozen=True)
+class RunIdentity:
+    """What a ``last.pt`` must match to continue a run: the train ``config``, the training data's ``fingerprint``,
+    the number of DDP ``processes`` and the ``precision`` the steps compute in: ``"bf16"`` or ``"fp32"``, as
+    ``train.precision`` resolves on this machine (``auto`` is bf16 on one host and fp32 on another)."""
+
+    config: TrainConfig
+    fingerprint: str
+    processes: int = 1
+    precision: str = "fp32"
+
+
 @dataclass
 class RunState:
     """A run after ``epoch`` finished epochs (0: not started).
@@ -133,18 +148,16 @@ class RunState:
 
     def last_checkpoint(
         self,
-        config: TrainConfig,
-        fingerprint: str,
+        run: RunIdentity,
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
-        processes: int = 1,
         average: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The contents of ``last.pt``: the current weights, the optimiser, the code's fingerprint, the number of
-        ``processes`` that trained it, this state and the weight ``average``'s state (``ema``; None: no average,
-        the kept weights are the trained ones)."""
+        """The contents of ``last.pt``: the current weights, the optimiser, the code's fingerprint, the ``run``'s
+        identity, this state and the weight ``average``'s state (``ema``; None: no average, the kept weights are
+        the trained ones)."""
         scores = {"epoch": self.epoch, **{k: self.history[-1][k] for k in ("val_mae", "val_loss")}}
-        run = {
+        progress = {
             "step": self.step,
             "history": self.history,
             "best": self.best,
@@ -153,8 +166,9 @@ class RunState:
             "seconds": self.seconds,
             "rng": rng_states(),
         }
-        return {**_checkpoint(config, model.state_dict(), scores, fingerprint), "optimizer": optimizer.state_dict(),
-                CODE_KEY: code_fingerprint(), PROCESSES_KEY: processes, RUN_KEY: run,
+        return {**_checkpoint(run.config, model.state_dict(), scores, run.fingerprint),
+                "optimizer": optimizer.state_dict(), CODE_KEY: code_fingerprint(), PROCESSES_KEY: run.processes,
+                PRECISION_KEY: run.precision, RUN_KEY: progress,
                 EMA_KEY: None if average is None else cpu_copy(average)}  # fmt: skip
 
     @classmethod
@@ -172,25 +186,28 @@ class RunState:
         )
 
 
-def why_not_continued(state: dict[str, Any], config: TrainConfig, fingerprint: str, processes: int = 1) -> str | None:
-    """Why the ``last.pt`` contents ``state`` do not continue this run, or None when they do: an unfinished run
-    (fewer than ``config.epochs`` epochs) with the same config, training data, code and number of processes."""
-    if state.get(TRAIN_CONFIG_KEY) != config.to_dict():
+def why_not_continued(state: dict[str, Any], run: RunIdentity) -> str | None:
+    """Why the ``last.pt`` contents ``state`` do not continue ``run``, or None when they do: an unfinished run
+    (fewer than ``run.config.epochs`` epochs) with the same config, training data, code, processes and precision."""
+    if state.get(TRAIN_CONFIG_KEY) != run.config.to_dict():
         return "the train config changed"
-    if state.get("fingerprint") != fingerprint:
+    if state.get("fingerprint") != run.fingerprint:
         return "the training data changed"
     if state.get(CODE_KEY) != code_fingerprint():
         return "the code changed"
-    if state.get(PROCESSES_KEY, 1) != processes:
-        return f"it was trained by {state.get(PROCESSES_KEY, 1)} processes, this run has {processes}"
-    if int(state.get("epoch", 0)) >= config.epochs:
+    if state.get(PROCESSES_KEY, 1) != run.processes:
+        return f"it was trained by {state.get(PROCESSES_KEY, 1)} processes, this run has {run.processes}"
+    if state.get(PRECISION_KEY) != run.precision:
+        return (f"it was trained in {state.get(PRECISION_KEY)}, this run computes in {run.precision} "
+                f"(train.precision: {run.config.precision})")  # fmt: skip
+    if int(state.get("epoch", 0)) >= run.config.epochs:
         return "that run finished"
     return None
 
 
-def continues(state: dict[str, Any], config: TrainConfig, fingerprint: str, processes: int = 1) -> bool:
-    """Whether the ``last.pt`` contents ``state`` continue this run (see :func:`why_not_continued`)."""
-    return why_not_continued(state, config, fingerprint, processes) is None
+def continues(state: dict[str, Any], run: RunIdentity) -> bool:
+    """Whether the ``last.pt`` contents ``state`` continue ``run`` (see :func:`why_not_continued`)."""
+    return why_not_continued(state, run) is None
 
 
 def _checkpoint(

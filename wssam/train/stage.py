@@ -44,7 +44,14 @@ from wssam.train.ema import EMA_KEY, WeightAverage
 from wssam.train.layout import best_checkpoint, last_checkpoint
 from wssam.train.loop import make_optimizer, train_epoch, validate
 from wssam.train.parallel import backend, check_batch_per_process, distributed, training_device
-from wssam.train.run_state import RunState, restore_rng_states, seed_everything, set_aside, why_not_continued
+from wssam.train.run_state import (
+    RunIdentity,
+    RunState,
+    restore_rng_states,
+    seed_everything,
+    set_aside,
+    why_not_continued,
+)
 
 ModelBuilder = Callable[[ModelConfig], nn.Module]
 
@@ -106,19 +113,20 @@ def _train(
     fingerprint = data_fingerprint(records)
     train_set, val_set = _split(records, config)
     check_batch_per_process(config.batch_size, len(train_set), world, config.model.name)
+    run = RunIdentity(config, fingerprint, world.size, "bf16" if bf16 else "fp32")
 
     model, optimizer, average = _fresh_start(config, build, device)
     state = None
     if resume:
-        resumed = _resume(last_checkpoint(output_dir), config, fingerprint, world, model, optimizer, average)
+        resumed = _resume(last_checkpoint(output_dir), run, world, model, optimizer, average)
         if resumed is _UNUSABLE:
             model, optimizer, average = _fresh_start(config, build, device)
         else:
             state = resumed
     state = state or RunState()
     seconds_before = state.seconds
-    session = _Session(config, fingerprint, model, distributed(model, world, device), optimizer, average, train_set,
-                       val_set, device, bf16, world, loader_workers, show_progress)  # fmt: skip
+    session = _Session(run, model, distributed(model, world, device), optimizer, average, train_set, val_set, device,
+                       bf16, world, loader_workers, show_progress)  # fmt: skip
     last_epoch = config.epochs if stop_after_epochs is None else min(config.epochs, stop_after_epochs)
     with staged_outputs(*([log_dir] if world.is_main else [])) as staged:
         _run_epochs(session, state, last_epoch, staged[log_dir] if world.is_main else None, output_dir, started)
@@ -136,11 +144,10 @@ def _train(
 
 @dataclass(frozen=True)
 class _Session:
-    """What one call of :func:`train` trains with: the network (``trained``: wrapped for DDP, or ``model``
-    itself), its optimiser and weight average, the image sets, and how this process runs."""
+    """What one call of :func:`train` trains with: the run, the network (``trained``: wrapped for DDP, or
+    ``model`` itself), its optimiser and weight average, the image sets, and how this process runs."""
 
-    config: TrainConfig
-    fingerprint: str
+    run: RunIdentity
     model: nn.Module
     trained: nn.Module
     optimizer: torch.optim.Optimizer
@@ -166,7 +173,7 @@ def _run_epochs(
     logs into ``log_dir`` (dvclive; the earlier epochs are replayed, so it holds the whole run) and writes
     ``last.pt`` in ``output_dir`` after every epoch: the resume point, which holds the best epoch's weights.
     ``started``: when this call began (``perf_counter``), for ``state.seconds``."""
-    config, world, average = session.config, session.world, session.average
+    config, world, average = session.run.config, session.world, session.average
     seconds_before = state.seconds
     live = Live(dir=str(log_dir), save_dvc_exp=False, dvcyaml=None, report=None) if log_dir is not None else None
     for entry in state.history if live is not None else []:
@@ -186,8 +193,7 @@ def _run_epochs(
         _log_epoch(live, entry)
         state.finish_epoch(entry, average.network.state_dict(), steps=steps, has_validation=len(session.val_set) > 0)
         state.seconds = seconds_before + time.perf_counter() - started
-        last = state.last_checkpoint(config, session.fingerprint, session.model, session.optimizer,
-                                     processes=world.size, average=average.state())  # fmt: skip
+        last = state.last_checkpoint(session.run, session.model, session.optimizer, average=average.state())
         save_checkpoint(last_checkpoint(output_dir), last)
         print(
             f"epoch {epoch + 1}/{config.epochs}: train_loss {figure(train_loss)} val_loss {figure(scores['val_loss'])}"
@@ -229,8 +235,7 @@ def _split(records: list[Record], config: TrainConfig) -> tuple[TrainingImages, 
 
 def _resume(
     path: Path,
-    config: TrainConfig,
-    fingerprint: str,
+    run: RunIdentity,
     world: World,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -239,9 +244,7 @@ def _resume(
     """Rank 0 decides whether ``last.pt`` continues this run and loads it (:func:`_load_resume_point`); the other
     processes follow its decision. Returns the run state, None to start from scratch, or ``_UNUSABLE`` when the
     file could not be used (then the caller starts afresh from a new network)."""
-    state = (
-        _load_resume_point(path, config, fingerprint, world.size, model, optimizer, average) if world.is_main else None
-    )
+    state = _load_resume_point(path, run, model, optimizer, average) if world.is_main else None
     decision = from_main(world, "none" if state is None else "unusable" if state is _UNUSABLE else "resume")
     if world.is_main or decision == "none":
         return state
@@ -254,21 +257,20 @@ def _resume(
 
 def _load_resume_point(
     path: Path,
-    config: TrainConfig,
-    fingerprint: str,
-    processes: int,
+    run: RunIdentity,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     average: WeightAverage,
 ) -> RunState | None:
-    """Load ``last.pt`` into ``model``, ``optimizer`` and the global generators when it continues this run (an
-    unfinished run, same config, data, code and process count); returns its run state, None to start from scratch,
-    or ``_UNUSABLE`` when the file could not be read or restored (it is renamed aside with a warning)."""
+    """Load ``last.pt`` into ``model``, ``optimizer`` and the global generators when it continues ``run`` (an
+    unfinished run, same config, data, code, process count and precision); returns its run state, None to start
+    from scratch, or ``_UNUSABLE`` when the file could not be read or restored (it is renamed aside with a
+    warning)."""
     if not path.is_file():
         return None
     try:
         saved = read_checkpoint(path, fix="renamed aside")
-        reason = why_not_continued(saved, config, fingerprint, processes)
+        reason = why_not_continued(saved, run)
         if reason is not None:
             print(f"{path}: {reason}; training from scratch")
             return None
@@ -284,7 +286,7 @@ def _load_resume_point(
         print(f"warning: {path}: cannot restore the run from it ({detail}); renamed aside ({aside.name}); "
               "training from scratch")  # fmt: skip
         return _UNUSABLE
-    print(f"resuming after epoch {saved['epoch']} of {config.epochs} from {path}")
+    print(f"resuming after epoch {saved['epoch']} of {run.config.epochs} from {path}")
     return state
 
 
