@@ -3,6 +3,7 @@ overrides it produces turn params.yaml into exactly that composition (applied wi
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def test_each_recipe_gives_valid_parameters_and_dvc_overrides_that_reach_them(na
     apply_overrides(tmp_path / "params.yaml", overrides(params, recipe))
     assert yaml.safe_load((tmp_path / "params.yaml").read_text()) == composed
     assert "# " in (tmp_path / "params.yaml").read_text()  # the comments that document the keys survive
+
+
+@pytest.mark.parametrize("first, then", list(itertools.permutations(available(RECIPES), 2)))
+def test_a_recipe_run_after_another_gives_its_own_settings(first: str, then: str) -> None:
+    """`dvc exp run -S` leaves the experiment's values in params.yaml, and the next recipe starts from them: no
+    value of the first may survive the second (cod-point's simulated points stayed in the scribble recipes)."""
+    params = read_params(PARAMS)
+    after_first = compose(params, load_recipe(RECIPES, first))
+    assert compose(after_first, load_recipe(RECIPES, then)) == compose(params, load_recipe(RECIPES, then))
 
 
 def test_the_cod_recipes_are_the_papers_settings() -> None:
