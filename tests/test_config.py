@@ -71,6 +71,8 @@ def test_deleting_any_key_names_it(key: str) -> None:
         ("train", {"precision": "fp16"}, r"parameter 'train.precision' = 'fp16'"),
         ("train", {"augment": {"hflip": 2}}, r"parameter 'train.augment.hflip' = 2"),
         ("train", {"model": {"name": "released"}, "batch_size": 1}, r"'train.batch_size' = 1 .* after global pooling"),
+        ("train", {"batch_size": 1, "image_size": 32}, r"'train.image_size' = 32 .* 1 x 1: batch norm cannot train"),
+        ("train", {"model": {"name": "released", "width": 12}}, r"'train.model.width' = 12 .* released .* 16"),
         ("train", {"augment": {"crop_border": 0}}, r"parameter 'train.augment.crop_border' = 0"),  # cut 1 px anyway
         ("pseudo_label", {"labler": "sam"}, r"unknown parameter 'pseudo_label.labler'"),
         ("pseudo_label", {"views": ["identity", "rot45"]}, r"'pseudo_label.views\[1\]' = 'rot45' .* unknown token"),

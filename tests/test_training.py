@@ -544,4 +544,15 @@ def test_the_released_network_refuses_batches_of_one_image_in_one_process() -> N
     with pytest.raises(InputError, match=r"1 training image left .* train.val_fraction"):
         check_batch_per_process(4, 1, one, "released")
     check_batch_per_process(2, 2, one, "released")
-    check_batch_per_process(1, 1, one, "wssam")
+    check_batch_per_process(1, 1, one, "wssam", 64)
+    with pytest.raises(InputError, match=r"'train.batch_size' = 1: at train.image_size 32 the stride-32 features"):
+        check_batch_per_process(1, 10, one, "wssam", 32)  # every network's stride-32 batch norm sees 1 x 1 maps
+
+
+@pytest.mark.parametrize("name", ["wssam", "baseline"])
+def test_a_32_px_network_cannot_train_on_one_image_so_the_check_says_so(name: str) -> None:
+    """What the params check refuses really fails: the first step on one 32 px image, but not on two."""
+    model = build_model(tiny_config(epochs=1).model.replace(name=name, width=8)).train()
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        model(torch.rand(1, 3, 32, 32))
+    model(torch.rand(2, 3, 32, 32))  # the params check refuses batch_size 1 here (tests/test_config.py)

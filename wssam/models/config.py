@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from wssam.config import Config
 
@@ -20,6 +20,8 @@ FINAL_OUTPUT = OUTPUT_NAMES[-1]
 INPUT_MULTIPLE = 32
 MODEL_NAMES = ("wssam", "baseline", "released")
 BACKBONE_NAMES = ("resnet18", "resnet50")
+#: the released network's channel attention (RCAB) reduces the width by this factor: the width must reach it
+RELEASED_ATTENTION_REDUCTION = 16
 
 
 class ModelConfig(Config):
@@ -35,6 +37,16 @@ class ModelConfig(Config):
     backbone_weights: str = Field(min_length=1)
     width: int = Field(ge=8)
     grouping: bool
+
+    @field_validator("width")
+    @classmethod
+    def _released_reduces_by_16(cls, width: int, info: ValidationInfo) -> int:
+        if info.data.get("name") == "released" and width < RELEASED_ATTENTION_REDUCTION:
+            raise ValueError(
+                f"the released network's channel attention divides the width by {RELEASED_ATTENTION_REDUCTION}; "
+                f"use {RELEASED_ATTENTION_REDUCTION} or more (the paper: 128)"
+            )
+        return width
 
 
 def check_input_side(side: int, key: str) -> int:

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from wssam.models.backbone import ResNetBackbone
 from wssam.models.blocks import ChannelAttention, ConvBNReLU, SpatialAttention, TextureEnhance, resize_to
+from wssam.models.config import RELEASED_ATTENTION_REDUCTION
 from wssam.models.grouping import position_grid
 from wssam.models.network import SegmentationNetwork
 from wssam.models.prior import PositionAttention
@@ -199,7 +200,7 @@ class ReleasedPrior(nn.Module):
 class ChannelScale(nn.Module):
     """Channel attention of the released RCAB: x * sigmoid(MLP(avgpool(x))), biased 1x1 MLP. Shape-preserving."""
 
-    def __init__(self, channels: int, reduction: int = 16) -> None:
+    def __init__(self, channels: int, reduction: int = RELEASED_ATTENTION_REDUCTION) -> None:
         super().__init__()
         self.squeeze_excite = nn.Sequential(
             nn.Conv2d(channels, channels // reduction, 1),

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from wssam.config import Config, Precision
-from wssam.models.config import OUTPUT_NAMES, ModelConfig, check_input_side
+from wssam.models.config import INPUT_MULTIPLE, OUTPUT_NAMES, ModelConfig, check_input_side
 
 NonNegative = Annotated[float, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -82,6 +82,20 @@ class AugmentConfig(Config):
 PAIRED_BATCH_NETWORKS = ("released",)
 
 
+def needs_paired_batches(network: str, image_size: int) -> bool:
+    """Whether a batch norm of ``network`` sees one value per channel of each image, so that it cannot train on a
+    batch of one: after global pooling (:data:`PAIRED_BATCH_NETWORKS`), and in every network at a 32 px input,
+    whose stride-32 features are 1 x 1."""
+    return network in PAIRED_BATCH_NETWORKS or image_size <= INPUT_MULTIPLE
+
+
+def one_image_batch_problem(network: str, image_size: int) -> str:
+    """Why ``network`` at ``image_size`` cannot train on one image (see :func:`needs_paired_batches`)."""
+    if network in PAIRED_BATCH_NETWORKS:
+        return f"the {network} network's batch norm after global pooling cannot train on one image"
+    return f"at train.image_size {image_size} the stride-32 features are 1 x 1: batch norm cannot train on one image"
+
+
 class TrainConfig(Config):
     """The ``train`` section: the network (``model``) and the whole training recipe.
 
@@ -111,15 +125,17 @@ class TrainConfig(Config):
     def _two_for_a_batch_norm_after_pooling(cls, batch_size: int, info: ValidationInfo) -> int:
         model = info.data.get("model")
         if model is not None and model.name in PAIRED_BATCH_NETWORKS and batch_size < 2:
-            raise ValueError(
-                f"the {model.name} network's batch norm after global pooling cannot train on one image; use 2 or more"
-            )
+            raise ValueError(f"{one_image_batch_problem(model.name, INPUT_MULTIPLE)}; use 2 or more")
         return batch_size
 
     @field_validator("image_size")
     @classmethod
-    def _multiple_of_the_stride(cls, side: int) -> int:
-        return check_input_side(side, "training input side")
+    def _multiple_of_the_stride(cls, side: int, info: ValidationInfo) -> int:
+        check_input_side(side, "training input side")
+        model, batch_size = info.data.get("model"), info.data.get("batch_size")
+        if model is not None and batch_size == 1 and needs_paired_batches(model.name, side):
+            raise ValueError(f"{one_image_batch_problem(model.name, side)}; use 64 or more, or train.batch_size 2")
+        return side
 
     @field_validator("min_lr")
     @classmethod

@@ -21,7 +21,7 @@ from wssam.devices import resolve_device
 from wssam.distributed import World
 from wssam.io import InputError
 from wssam.launcher import check_global_batch
-from wssam.train.config import PAIRED_BATCH_NETWORKS
+from wssam.train.config import needs_paired_batches, one_image_batch_problem
 
 
 def training_device(world: World) -> torch.device:
@@ -36,18 +36,19 @@ def backend(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 
 
-def check_batch_per_process(batch_size: int, images: int, world: World, network: str = "wssam") -> None:
-    """Each process needs 2 images of each batch under DDP, and so does the one process of a network in
-    :data:`PAIRED_BATCH_NETWORKS`: ``batch_size`` and the training set must allow it (an InputError naming the key
-    to change otherwise). Other networks train on batches of any size in one process."""
-    if world.size == 1 and network not in PAIRED_BATCH_NETWORKS:
+def check_batch_per_process(
+    batch_size: int, images: int, world: World, network: str = "wssam", image_size: int = 384
+) -> None:
+    """Each process needs 2 images of each batch under DDP, and so does the one process of a network that cannot
+    train on one image at ``image_size`` (:func:`~wssam.train.config.needs_paired_batches`): ``batch_size`` and the
+    training set must allow it (an InputError naming the key to change otherwise). Other networks train on batches
+    of any size in one process."""
+    if world.size == 1 and not needs_paired_batches(network, image_size):
         return
     if world.size == 1:
         if batch_size < 2:
-            raise InputError(
-                f"parameter 'train.batch_size' = {batch_size}: the {network} network's batch norm after global "
-                "pooling cannot train on one image; use 2 or more"
-            )
+            raise InputError(f"parameter 'train.batch_size' = {batch_size}: "
+                             f"{one_image_batch_problem(network, image_size)}; use 2 or more")  # fmt: skip
         if images < 2:
             raise InputError(
                 f"{images} training image left after the held-out share: the {network} network needs batches of 2; "

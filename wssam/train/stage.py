@@ -112,7 +112,7 @@ def _train(
     records = load_records(manifest, scored_dir)
     fingerprint = data_fingerprint(records)
     train_set, val_set = _split(records, config)
-    check_batch_per_process(config.batch_size, len(train_set), world, config.model.name)
+    check_batch_per_process(config.batch_size, len(train_set), world, config.model.name, config.image_size)
     run = RunIdentity(config, fingerprint, world.size, "bf16" if bf16 else "fp32")
 
     model, optimizer, average = _fresh_start(config, build, device)
