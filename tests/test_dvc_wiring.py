@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -188,7 +189,7 @@ def test_dvc_ignores_pythons_compiled_files_beside_the_code_stages_depend_on() -
 
 def test_prediction_reads_the_checkpoint_params_yaml_names_and_by_default_trains_it() -> None:
     body = _stage_body(_stages()["predict"])
-    assert "--checkpoint ${predict.checkpoint}" in body["cmd"] and "${predict.checkpoint}" in body["deps"]
+    assert "--checkpoint '${predict.checkpoint}'" in body["cmd"] and "${predict.checkpoint}" in body["deps"]
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert params["predict"]["checkpoint"] in [str(out) for out in _stages()["train"]["outs"] if isinstance(out, str)]
 
@@ -204,3 +205,26 @@ def test_the_committed_lock_records_exactly_the_pipelines_stages() -> None:
     live = {stage.addressing for stage in Repo(str(REPO)).index.stages}
     recorded = set(yaml.safe_load(lock.read_text())["stages"])
     assert recorded == live, f"stale in dvc.lock: {sorted(recorded - live)}; not in it: {sorted(live - recorded)}"
+
+
+@pytest.mark.parametrize(
+    ("stage", "key", "option"),
+    [("pseudo_label", "pseudo_label.cache_dir", "--cache-dir"), ("predict", "predict.checkpoint", "--checkpoint")],
+)
+def test_a_path_with_spaces_reaches_the_stage_as_one_argument(stage: str, key: str, option: str) -> None:
+    """DVC puts a parameter's value into the command as it is and runs it in a shell: a shared cache on
+    '/mnt/shared drive' arrived as two arguments. The params check refuses what the quotes cannot hold."""
+    from wssam.config import CommandPath, Config, build_config
+    from wssam.io import InputError
+
+    path = "/mnt/shared drive/cache $HOME;x"
+    command = _stage_body(_stages()[stage])["cmd"].replace("${" + key + "}", path)
+    words = shlex.split(command)  # what sh makes of it (no variable inside single quotes)
+    assert words[words.index(option) + 1] == path
+
+    class Holder(Config):
+        path: CommandPath
+
+    assert Holder(path=path).path == path
+    with pytest.raises(InputError, match=r"parameter 'x.path' .* may not hold a quote"):
+        build_config(Holder, {"path": "it's here"}, "x")

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from wssam.io import InputError
 
@@ -35,6 +35,17 @@ Device = Literal["auto", "cpu", "cuda"]
 #: arithmetic of the heavy forward passes: ``auto`` = bf16 autocast where bf16 is native (CUDA, or a CPU with
 #: AVX512-BF16/AMX), fp32 elsewhere (emulated bf16 is many times slower); ``bf16`` forces autocast; ``fp32``
 Precision = Literal["auto", "bf16", "fp32"]
+
+
+def _fits_a_quoted_argument(path: str) -> str:
+    """dvc.yaml hands the path to a stage between single quotes: spaces are fine, a quote or a line break is not."""
+    if "'" in path or any(character in path for character in "\n\r\0"):
+        raise ValueError("a path dvc.yaml hands to a stage's command line may not hold a quote or a line break")
+    return path
+
+
+#: a path that dvc.yaml puts into a stage's command (quoted there, so it may hold spaces)
+CommandPath = Annotated[str, Field(min_length=1), AfterValidator(_fits_a_quoted_argument)]
 
 
 class Config(BaseModel):

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from wssam.config import Config, Device, Precision
+from wssam.config import CommandPath, Config, Device, Precision
 from wssam.io import InputError
 from wssam.pseudo_label.views import parse_view
 
@@ -91,7 +91,7 @@ class PseudoLabelConfig(Config):
     dvc.yaml."""
 
     labeler: Literal[LABELERS]
-    cache_dir: str = Field(min_length=1)
+    cache_dir: CommandPath
     seed: int = Field(ge=0)
     views: tuple[ViewName, ...] = Field(min_length=1)
     prompts: PromptConfig
