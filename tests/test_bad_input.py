@@ -242,6 +242,11 @@ def _check(tmp_path: Path, text: str):
         ("predict:\n", "trian:\n  epochs: 3\npredict:\n", r"unknown section 'trian'"),
         ("  batch_size: 8", "  batch_size: 0", r"parameter 'predict\.batch_size' = 0 is invalid"),
         ("    width: 32 ", "    width: 32\n    depth: 3 ", r"unknown parameter 'train\.model\.depth'"),
+        (
+            "    demo_test: synthetic",
+            "    demo_test: synthetic\n    demo_test_curves: synthetic",
+            r"'prepare\.test_sets': the sets 'demo_test' and 'demo_test_curves' would both write .*_curves\.csv",
+        ),
     ],
 )
 def test_check_params_stops_at_a_typo_in_any_section(tmp_path: Path, old: str, new: str, message: str) -> None:

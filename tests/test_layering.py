@@ -13,7 +13,7 @@ SHARED_GROUND = {"config", "io", "pixels", "labels", "devices", "cli", "launcher
 #: what each part of wssam may import besides the shared ground (data flows down the pipeline)
 ALLOWED = {
     # first in the pipeline but reads every stage's config (configs only: see test_check_params_imports_configs_only)
-    "check_params": {"prepare", "pseudo_label", "score", "models", "train", "predict", "report"},
+    "check_params": {"prepare", "pseudo_label", "score", "models", "train", "predict", "evaluate", "report"},
     "prepare": set(),
     "pseudo_label": {"prepare"},
     "score": {"prepare", "pseudo_label"},
@@ -88,9 +88,10 @@ def test_no_import_circle() -> None:
 
 
 def test_check_params_imports_configs_only() -> None:
-    """The params check runs before everything and must stay cheap: stage configs only, no torch."""
+    """The params check runs before everything and must stay cheap: stage configs and file layouts only, no
+    torch."""
     for path in (PACKAGE / "check_params").rglob("*.py"):
         for module in _imports(path, top_level_only=False):
             part = _part(module)
             if part not in SHARED_GROUND | {"check_params"}:
-                assert module.endswith(".config"), f"{path.relative_to(PACKAGE)} imports {module}"
+                assert module.endswith((".config", ".layout")), f"{path.relative_to(PACKAGE)} imports {module}"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from wssam.config import Config, build_config, read_params
+from wssam.evaluate.layout import per_image_file, same_file_sets
 from wssam.io import InputError, remove_temporaries, write_json
 from wssam.launcher import LauncherConfig, check_global_batch
 from wssam.predict.config import PredictConfig
@@ -53,6 +54,12 @@ def validate_params(values: dict[str, Any], source: str | os.PathLike[str]) -> N
             raise InputError(f"{source}: section '{section}' is missing")
         configs[section] = build_config(cls, values[section], section)
     check_global_batch(configs["train"].batch_size, configs["launcher"].world_size)
+    clash = same_file_sets(configs["prepare"].test_sets)
+    if clash is not None:
+        raise InputError(
+            f"parameter 'prepare.test_sets': the sets {clash[0]!r} and {clash[1]!r} would both write the "
+            f"evaluation file {per_image_file('', clash[1])} (the first's curves); rename one"
+        )
 
 
 def check_params(*, params: str | os.PathLike[str], output: str | os.PathLike[str]) -> list[str]:
