@@ -19,9 +19,22 @@ def resolve_device(name: str, *, key: str = "device") -> torch.device:
 
 
 def bf16_is_native(device: torch.device) -> bool:
-    """True where bf16 arithmetic is native: a CUDA device that supports it, or a CPU with AVX512-BF16/AMX."""
+    """True where bf16 arithmetic is native: a CUDA device that supports it, or a CPU with AVX512-BF16/AMX.
+
+    On a CPU whose flags Linux lists (x86), the flags decide: PyTorch's oneDNN check says yes to any AVX512 CPU
+    (Skylake-SP, Cascade Lake, Ice Lake), where bf16 is emulated and slower than fp32. Elsewhere (e.g. ARM, whose
+    /proc/cpuinfo lists "Features") that check decides.
+    """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
+    flags = cpu_flags()
+    if flags:
+        return any(flag in flags for flag in BF16_CPU_FLAGS)
+    return onednn_bf16_supported()
+
+
+def onednn_bf16_supported() -> bool:
+    """PyTorch's oneDNN check for bf16 on this CPU (False where the build has none)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -65,4 +78,4 @@ def describe_cpu_bf16() -> str:
         return f"native ({', '.join(found)})"
     if flags:
         return f"emulated (no {' or '.join(BF16_CPU_FLAGS)})"
-    return "native" if bf16_is_native(torch.device("cpu")) else "emulated"
+    return "native" if onednn_bf16_supported() else "emulated"
