@@ -67,6 +67,14 @@ def test_bench_train_runs_on_a_tiny_network() -> None:
     assert figures["wssam_vs_baseline"] == pytest.approx(figures["baseline_img_s"] / figures["wssam_img_s"], rel=0.01)
 
 
+def test_bench_train_times_a_precision_named_twice_once() -> None:
+    figures = _bench(
+        "train", "--backbone", "resnet18", "--size", "64", "--batch", "2", "--steps", "1", "--warmup", "0",
+        "--width", "16", "--precisions", "fp32", "fp32",
+    )  # fmt: skip
+    assert set(figures) == {"wssam_img_s", "baseline_img_s", "wssam_vs_baseline"}  # no bf16 figure without bf16
+
+
 def test_bench_train_flops_add_up_per_part() -> None:
     """``--flops``: the parts' forward FLOPs are the whole forward's, and the step (with backward) costs more."""
     lines = _run("train", "--backbone", "resnet18", "--size", "64", "--batch", "2", "--width", "16", "--flops")

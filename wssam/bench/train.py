@@ -5,13 +5,13 @@
 The training recipe (losses, clamp, learning rate) is the ``train`` section of ``--params`` (default params.yaml);
 the options above replace its network and sizes.
 
-For each precision one subprocess builds both networks and times their steps in turn (one step of WS-SAM, one of
-the baseline, and again; medians), so that a change of the machine's load touches both alike: the ratio is measured
-side by side. Peak memory comes from one more subprocess per (network, precision), one step each, so the peak of
-one does not hide another's: on a GPU ``torch.cuda.max_memory_allocated``, on the CPU the process's peak resident
-set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which includes the Python interpreter and torch, ~0.3-0.5
-GiB). A step is the real training step: forward, the full loss with deep supervision, backward, gradient clamp,
-Adam.
+One subprocess builds both networks in every precision and times their steps in turn (one step of each, and again;
+medians), so that a change of the machine's load touches all alike: both ratios (WS-SAM against the baseline, bf16
+against fp32) are measured side by side. Peak memory comes from one more subprocess per (network, precision), one
+step each, so the peak of one does not hide another's: on a GPU ``torch.cuda.max_memory_allocated``, on the CPU the
+process's peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which includes the Python
+interpreter and torch, ~0.3-0.5 GiB). A step is the real training step: forward, the full loss with deep
+supervision, backward, gradient clamp, Adam.
 The last line reads ``wssam_img_s=... baseline_img_s=... bf16_speedup=... wssam_vs_baseline=...`` (fp32
 throughputs; the speed-up is the WS-SAM network's bf16 over fp32; ``wssam_vs_baseline`` is the fp32 step time of
 WS-SAM over the baseline's). ``--precisions fp32`` times fp32 only (the speed-up is then left out). ``--flops``
@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         "--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS), help="timed precisions (both)"
     )
     parser.add_argument("--flops", action="store_true", help="count FLOPs per part instead of timing")
-    parser.add_argument(_TIME_FLAG, metavar="PRECISION", help=argparse.SUPPRESS)
+    parser.add_argument(_TIME_FLAG, nargs="+", metavar="PRECISION", help=argparse.SUPPRESS)
     parser.add_argument(_MEMORY_FLAG, nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
     return parser
 
@@ -125,6 +125,10 @@ def peak_memory_mib(config: TrainConfig) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def _timed_name(model_name: str, precision: str) -> str:
+    return f"{model_name}/{precision}"
+
+
 def _child(argv: list[str], *flag: str) -> dict:
     """Run this module's ``main`` in a fresh interpreter with ``flag`` appended; its last line as JSON."""
     command = [
@@ -137,11 +141,11 @@ def _child(argv: list[str], *flag: str) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    """Time the networks in turn for every precision in a subprocess each, measure their peak memory in one
-    subprocess each, and print a table and a summary line."""
+    """Time every (network, precision) in turn in one subprocess, measure their peak memory in one subprocess each,
+    and print a table and a summary line."""
     args = _parser().parse_args(argv)
     if args.child_time:
-        configs = {name: bench_config(args, name, args.child_time) for name in MODELS}
+        configs = {_timed_name(name, p): bench_config(args, name, p) for p in args.child_time for name in MODELS}
         print(json.dumps(time_alternately(configs, warmup=args.warmup, steps=args.steps)))
         return
     if args.child_memory:
@@ -164,18 +168,19 @@ def main(argv: list[str]) -> None:
     )
     print(f"{'network':<10}{'precision':<11}{'img/s':>8}{'s/step':>9}{'peak MiB':>10}")
     img_s = {}
-    for precision in args.precisions:
-        times = _child(argv, _TIME_FLAG, precision)
+    precisions = list(dict.fromkeys(args.precisions))
+    times = _child(argv, _TIME_FLAG, *precisions)  # every network in every precision, in turn
+    for precision in precisions:
         for model_name in MODELS:
-            seconds = statistics.median(times[model_name])
+            seconds = statistics.median(times[_timed_name(model_name, precision)])
             img_s[model_name, precision] = args.batch / seconds
             peak = _child(argv, _MEMORY_FLAG, model_name, precision)["peak_mib"]
             row = f"{model_name:<10}{precision:<11}{args.batch / seconds:>8.2f}{seconds:>9.3f}{peak:>10.0f}"
             print(row, flush=True)
-    main_precision = "fp32" if "fp32" in args.precisions else args.precisions[0]
+    main_precision = "fp32" if "fp32" in precisions else precisions[0]
     wssam, baseline = img_s["wssam", main_precision], img_s["baseline", main_precision]
     figures = f"wssam_img_s={wssam:.3f} baseline_img_s={baseline:.3f} "
-    if len(args.precisions) == len(PRECISIONS):
+    if set(precisions) == set(PRECISIONS):
         figures += f"bf16_speedup={img_s['wssam', 'bf16'] / wssam:.2f} "
     print(figures + f"wssam_vs_baseline={baseline / wssam:.3f}")
 
