@@ -29,6 +29,7 @@ import argparse
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -176,6 +177,8 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 def bench(args: argparse.Namespace, root: Path) -> dict[str, float]:
     """The four runs of the module docstring in ``root``; returns the figures of the last line."""
     views, images = args.views, args.images
+    for leftover in ("train", "one", "two", "cache_one", "cache_two"):  # a reused --workdir: time work, not copies
+        shutil.rmtree(root / leftover, ignore_errors=True)
     first = write_training_set(root / "train", images, width=args.width, height=args.height)
     params = {n: write_bench_params(root / f"params{n}.yaml", args.params, views=views, processes=n) for n in (1, 2)}
     print(f"pseudo_label of {images} images {args.width}x{args.height}, views {', '.join(views)}, random walker")
@@ -184,6 +187,9 @@ def bench(args: argparse.Namespace, root: Path) -> dict[str, float]:
     if folder_bytes(root / "one") != folder_bytes(root / "two"):
         raise SystemExit("error: the maps of two processes differ from those of one process")
     maps = images * len(views)
+    for name, run in (("one process", one), ("two processes", two)):
+        if run.labelled != maps:
+            raise SystemExit(f"error: {name} labelled {run.labelled} of {maps} maps (reused {run.reused}): not timed")
     for name, run in (("1 process:  ", one), ("2 processes:", two)):
         print(f"{name} {run.seconds:.1f} s ({maps / run.seconds:.3f} maps/s); inside the stage {run.inside:.1f} s "
               f"({maps / run.inside:.3f} maps/s); other processes of the machine used {run.others_cpu:.1f} CPU s "
