@@ -14,7 +14,10 @@ On the same random images and prompts, with one model of random weights (no down
 
 (a), (b) and (c) run in this process, which restarts itself once with the allocator tunables the ``pseudo_label``
 stage sets (see :mod:`wssam.pseudo_label.labelers.sam_setup`). So that the naive loop's gap can be read lever by
-lever, it also runs in this process (``naive_tuned_s``, same allocator as ours). The first line names the CPU's bf16
+lever, it also runs in this process (``naive_tuned_s``, same allocator as ours). (a), (b), (c) and the tuned naive
+loop are timed in turn for every (image, view), so their ratios (``overhead``, ``vs_informed``,
+``speedup_same_allocator``) are measured side by side; (d) runs after them in its own process, so ``speedup`` is
+not: read it beside ``speedup_same_allocator``. The first line names the CPU's bf16
 capability and the thread count; the last line is ``per_view_s=<b> encoder_s=<a> naive_s=<d> overhead=<b/a>
 speedup=<d/b> informed_s=<c> vs_informed=<b/c>``, each time the median over its runs (a shared machine's hiccups
 move a mean, not a median). ``--compile`` runs our encoder through ``torch.compile`` (as
@@ -190,16 +193,16 @@ def main(argv: list[str]) -> None:
 
     encoder(examples[0][0])  # warm-up of the labeler's precision (and its compile)
     informed_view(predictor, informed_bf16, *examples[0], views[0])  # and of the informed loop's
-    encoder_times, view_times, informed_times = [], [], []
+    naive_view(model, *examples[0], views[0])  # and of the naive loop's (fp32)
+    encoder_times, view_times, informed_times, tuned = [], [], [], []
     for image, prompts in examples:
-        encoder_times.append(encoder(image))
-        print(f"encoder {encoder_times[-1]:.2f} s", flush=True)
-        for view in views:
+        for view in views:  # each in turn, view by view: a change of load touches all alike
+            encoder_times.append(encoder(image))
             view_times.append(timed(labeler.map_in_view, "bench", image, prompts, view)[0])
             informed_times.append(timed(informed_view, predictor, informed_bf16, image, prompts, view)[0])
-            print(f"view {view.name}: ours {view_times[-1]:.2f} s, informed {informed_times[-1]:.2f} s", flush=True)
-    tuned = naive_times(model, examples, views)
-    print(f"naive loop, this process (tuned allocator): {' '.join(f'{t:.2f}' for t in tuned)} s", flush=True)
+            tuned.append(timed(naive_view, model, image, prompts, view)[0])
+            print(f"view {view.name}: encoder {encoder_times[-1]:.2f} s, ours {view_times[-1]:.2f} s, informed "
+                  f"{informed_times[-1]:.2f} s, naive {tuned[-1]:.2f} s", flush=True)  # fmt: skip
     default = naive_times_default_allocator(argv)
     print(f"naive loop, child process (default allocator): {' '.join(f'{t:.2f}' for t in default)} s", flush=True)
     per_view, encoder_s, naive_s, naive_tuned_s, informed_s = (
