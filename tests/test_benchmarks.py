@@ -76,7 +76,8 @@ def test_bench_train_times_a_precision_named_twice_once() -> None:
 
 
 def test_bench_train_flops_add_up_per_part() -> None:
-    """``--flops``: the parts' forward FLOPs are the whole forward's, and the step (with backward) costs more."""
+    """``--flops``: the parts' forward FLOPs add up to the counter's total for the whole forward (no operation outside a
+    part), and the step (with backward) costs more."""
     lines = _run("train", "--backbone", "resnet18", "--size", "64", "--batch", "2", "--width", "16", "--flops")
     rows = [line.split() for line in lines[2:-1]]
     for network in ("wssam", "baseline"):

@@ -21,15 +21,13 @@ from wssam.train.config import TrainConfig
 @dataclass(frozen=True)
 class NetworkCost:
     """Costs of one network per image: ``parts`` maps a top-level module name to (parameters in millions,
-    forward GFLOP); ``step_gflop`` is forward + backward of all outputs."""
+    forward GFLOP); ``forward_gflop`` is the whole forward as the counter totals it (the parts add up to it when
+    every operation sits in a part); ``step_gflop`` is forward + backward of all outputs."""
 
     name: str
     parts: dict[str, tuple[float, float]]
+    forward_gflop: float
     step_gflop: float
-
-    @property
-    def forward_gflop(self) -> float:
-        return sum(gflop for _, gflop in self.parts.values())
 
 
 def network_cost(config: TrainConfig) -> NetworkCost:
@@ -54,7 +52,8 @@ def network_cost(config: TrainConfig) -> NetworkCost:
     with FlopCounterMode(display=False) as step_counter:
         outputs = model(images)
         torch.stack([logits.mean() for logits in outputs.values()]).sum().backward()
-    return NetworkCost(config.model.name, parts, step_counter.get_total_flops() / batch / 1e9)
+    forward_gflop = forward_counter.get_total_flops() / batch / 1e9
+    return NetworkCost(config.model.name, parts, forward_gflop, step_counter.get_total_flops() / batch / 1e9)
 
 
 def print_network_costs(configs: list[TrainConfig]) -> list[NetworkCost]:
