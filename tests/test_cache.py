@@ -13,11 +13,12 @@ from recipe import recipe
 from sam_helpers import build_tiny_sam, save_tiny_checkpoint, write_training_set
 
 import wssam.pseudo_label.cache as cache_module
-from wssam.io import TEMP_MARK, read_label_map, write_png
+from wssam.io import read_label_map, write_png
 from wssam.pseudo_label.cache import MapCache, imported_sources, labelling_code_fingerprint
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.pseudo_label.labelers.sam import SamLabeler
 from wssam.pseudo_label.stage import pseudo_label
+from wssam.staging import TEMP_MARK
 
 VIEWS = ("identity", "hflip_scale0.5")
 

@@ -18,7 +18,7 @@ import pytest
 from recipe import ROOT, write_params
 from sam_helpers import write_training_set
 
-from wssam.io import atomic_path, is_temporary, remove_temporaries, staged_folder
+from wssam.staging import atomic_path, is_temporary, remove_temporaries, staged_folder
 
 IMAGES = 24  # sizes grow with the index (40x64 .. 224x156): a few seconds of labelling on 2 cores
 TIMEOUT_S = 300
@@ -215,7 +215,8 @@ def test_written_files_get_the_users_umask(tmp_path: Path, umask: int) -> None:
 
 def test_under_dvc_temporaries_stay_out_of_the_data_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """DVC may restore a killed stage's outputs from its cache without running it again: a sibling left by SIGKILL
-    would then stay in data/ for good. Under DVC (DVC_ROOT set) temporaries are made in .dvc/tmp/wssam instead."""
+    would then stay in data/ for good. Under DVC (DVC_ROOT set) temporaries are made in the repository's DVC area
+    (staging.DVC_TEMPORARY_AREA) instead."""
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     data = tmp_path / "data" / "views"
     area = tmp_path / ".dvc" / "tmp" / "wssam"
@@ -229,7 +230,7 @@ def test_under_dvc_temporaries_stay_out_of_the_data_folders(tmp_path: Path, monk
     assert sorted(p.name for p in data.iterdir()) == ["identity", "identity.csv"]
     assert list(area.iterdir()) == []
 
-    killed = "import os, signal, sys\nfrom wssam.io import staged_folder\nwith staged_folder(sys.argv[1]) as f:\n"
+    killed = "import os, signal, sys\nfrom wssam.staging import staged_folder\nwith staged_folder(sys.argv[1]) as f:\n"
     killed += "    (f / 'half.png').write_bytes(b'x')\n    os.kill(os.getpid(), signal.SIGKILL)\n"
     for name in ("identity", "hflip"):
         subprocess.run([sys.executable, "-c", killed, str(data / name)], env={**os.environ}, check=False)

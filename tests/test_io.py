@@ -13,18 +13,15 @@ from PIL import Image
 
 from wssam.io import (
     InputError,
-    atomic_path,
-    is_temporary,
     list_images,
     read_gt,
     read_image_size,
     read_label_map,
     read_probability,
     read_rgb,
-    signals_held,
-    staged_outputs,
     write_probability,
 )
+from wssam.staging import atomic_path, is_temporary, signals_held, staged_outputs
 
 
 def test_corrupt_and_missing_images_name_the_file(tmp_path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wssam"
-SHARED_GROUND = {"config", "io", "pixels", "labels", "devices", "cli", "launcher", "distributed"}
+SHARED_GROUND = {"config", "io", "staging", "pixels", "labels", "devices", "cli", "launcher", "distributed"}
 #: what each part of wssam may import besides the shared ground (data flows down the pipeline)
 ALLOWED = {
     # first in the pipeline but reads every stage's config (configs only: see test_check_params_imports_configs_only)

@@ -4,7 +4,7 @@
 - ``dvc repro --force`` retrains, and twice in a row gives the same dvc.lock, hash for hash;
 - a labelling stage killed (SIGKILL or SIGTERM) at any moment, then ``dvc repro``: it completes, every file under
   data/ equals the uninterrupted run's, nothing temporary is left under data/, dvc.lock is identical; what SIGKILL
-  left in .dvc/tmp/wssam goes when that stage runs again;
+  left in the repository's DVC area (staging.DVC_TEMPORARY_AREA) goes when that stage runs again;
 - killing the ``dvc`` process stops its stage (no orphan overwriting outputs later);
 - ``dvc exp run`` commits no resume point (``last.pt``).
 
@@ -25,7 +25,7 @@ import psutil
 import pytest
 from test_pipeline import _dvc, _environment, _reproduced_tiny_project, _run, _set_params
 
-from wssam.io import is_temporary
+from wssam.staging import is_temporary
 
 pytestmark = pytest.mark.slow
 
@@ -157,8 +157,8 @@ def test_a_killed_labelling_stage_then_repro_gives_the_uninterrupted_result(
     project: Path, signum: int, moment: int
 ) -> None:
     """``moment``: maps written before the kill (0: while the stage is still starting up). Under DVC the staging
-    folder is in .dvc/tmp/wssam: after SIGKILL it stays there (DVC restores the view from its cache without running
-    the stage), never in data/, until the stage runs again."""
+    folder is in the repository's DVC area: after SIGKILL it stays there (DVC restores the view from its cache
+    without running the stage), never in data/, until the stage runs again."""
     before = _snapshot(project)
     dvc, stage = _start_labelling(project, keep_output=True)
     if moment:

@@ -13,16 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wssam.io import (
-    InputError,
-    decode_gt,
-    decode_image,
-    read_grey,
-    read_gt,
-    read_image_size,
-    read_label_map,
-    read_rgb,
-)
+from wssam.io import InputError, decode_gt, decode_image, read_grey, read_gt, read_image_size, read_label_map, read_rgb
 from wssam.pixels import CMYK_CONVERTED, EXIF_ROTATED, SCALED_16_BIT, SOFT_MASK
 
 RNG = np.random.default_rng(0)

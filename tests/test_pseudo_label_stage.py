@@ -13,11 +13,12 @@ from recipe import ROOT, merge, recipe
 from sam_helpers import build_tiny_sam, save_tiny_checkpoint, write_training_set
 
 from wssam.config import read_params
-from wssam.io import InputError, read_grey, read_probability, staged_folder, write_png
+from wssam.io import InputError, read_grey, read_probability, write_png
 from wssam.prepare.manifest import read_manifest
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.pseudo_label.labelers.sam import SamLabeler, load_sam
 from wssam.pseudo_label.stage import pseudo_label
+from wssam.staging import staged_folder
 
 
 def _config(**changes: object) -> PseudoLabelConfig:

@@ -11,13 +11,14 @@ import pytest
 from recipe import recipe, stage_app, write_params
 from typer.testing import CliRunner
 
-from wssam.io import InputError, read_probability, staged_folder, write_png, write_probability
+from wssam.io import InputError, read_probability, write_png, write_probability
 from wssam.prepare.layout import gt_file, image_file
 from wssam.prepare.manifest import manifest_row, write_manifest
 from wssam.pseudo_label.layout import view_map_path
 from wssam.score.config import ScoreConfig
 from wssam.score.entropy import pixel_weights
 from wssam.score.stage import score
+from wssam.staging import staged_folder
 
 VIEWS = ("identity", "hflip", "rot90")
 SIZE = 32

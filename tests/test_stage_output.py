@@ -17,7 +17,7 @@ from test_score_stage import VIEWS, make_dataset
 from typer.testing import CliRunner
 
 from wssam.cli import figure, reports_input_errors
-from wssam.io import staged_outputs
+from wssam.staging import staged_outputs
 
 LONG_DECIMAL = re.compile(r"\d\.\d{5,}")
 #: tqdm's bar: "12/24 [00:01<00:01, 9.50img/s]": count, elapsed < time left, rate

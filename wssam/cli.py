@@ -31,7 +31,8 @@ import psutil
 import typer
 from tqdm import tqdm
 
-from wssam.io import InputError, completed_commits
+from wssam.io import InputError
+from wssam.staging import completed_commits
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wssam.io import staged_folder
+from wssam.staging import staged_folder
 
 T = TypeVar("T")
 
@@ -117,8 +117,9 @@ def split_batch(indices: Sequence[T], world: World) -> list[T]:
 
 @contextmanager
 def shared_staged_folder(world: World, target: str | os.PathLike[str]) -> Iterator[Path]:
-    """A staging folder for ``target`` that every process writes its part into (see :func:`wssam.io.staged_folder`):
-    rank 0 makes it and tells the others where; when every process is done, rank 0 puts it in place.
+    """A staging folder for ``target`` that every process writes its part into (see
+    :func:`wssam.staging.staged_folder`): rank 0 makes it and tells the others where; when every process is done,
+    rank 0 puts it in place.
 
     No process leaves before the folder is in place: on several machines rank 0 need not run on the machine whose
     DVC started the stage, and DVC hashes the output once its own processes end. An error in any process ends all

@@ -18,13 +18,14 @@ from typing import Any
 
 from wssam.config import Config, build_config, read_params
 from wssam.evaluate.layout import per_image_file, same_file_sets
-from wssam.io import InputError, remove_temporaries, write_json
+from wssam.io import InputError, write_json
 from wssam.launcher import LauncherConfig, check_global_batch
 from wssam.predict.config import PredictConfig
 from wssam.prepare.config import PrepareConfig
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.report.config import ReportConfig
 from wssam.score.config import ScoreConfig
+from wssam.staging import remove_temporaries
 from wssam.train.config import TrainConfig
 
 #: every section of params.yaml and the config that reads it, in pipeline order

@@ -16,17 +16,8 @@ import pandas as pd
 
 from wssam.cli import progress
 from wssam.evaluate.metrics import METRIC_NAMES, ImageMeasures, aggregate, curve_table, measure_image
-from wssam.io import (
-    InputError,
-    list_images,
-    read_gt,
-    read_image_size,
-    read_prediction,
-    remove_temporaries,
-    signals_held,
-    write_json,
-    write_table,
-)
+from wssam.io import InputError, list_images, read_gt, read_image_size, read_prediction, write_json, write_table
+from wssam.staging import remove_temporaries, signals_held
 
 
 def pair_files(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str]) -> list[tuple[str, Path, Path]]:

@@ -25,11 +25,12 @@ from typing import Any
 import torch
 
 from wssam.config import build_config
-from wssam.io import InputError, atomic_path
+from wssam.io import InputError
 from wssam.models.builder import build_model
 from wssam.models.config import ModelConfig, check_input_side
 from wssam.models.network import SegmentationNetwork
 from wssam.models.released_weights import RELEASED_INPUT_SIZE, RELEASED_MODEL, is_released_layout, released_to_ours
+from wssam.staging import atomic_path
 
 MODEL_CONFIG_KEY = "model_config"
 INPUT_SIZE_KEY = "input_size"

@@ -26,12 +26,13 @@ import torch.nn.functional as F
 from wssam.cli import progress
 from wssam.devices import resolve_device
 from wssam.distributed import World, process_group, shared_staged_folder, use_local_gpu, world_from_env
-from wssam.io import InputError, probability_to_uint8, read_rgb, remove_temporaries, write_png
+from wssam.io import InputError, probability_to_uint8, read_rgb, write_png
 from wssam.models.checkpoint import load_network
 from wssam.models.network import SegmentationNetwork
 from wssam.predict.config import PredictConfig
 from wssam.predict.layout import prediction_file
 from wssam.prepare.manifest import read_manifest
+from wssam.staging import remove_temporaries
 
 
 def min_max_normalise(probability: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from wssam.cli import progress
-from wssam.io import atomic_path, read_gt, read_label_map, read_rgb, remove_temporaries, staged_folder, write_png
+from wssam.io import read_gt, read_label_map, read_rgb, write_png
 from wssam.prepare.config import SYNTHETIC, PrepareConfig
 from wssam.prepare.datasets import RealDataset, scan_dataset
 from wssam.prepare.demo import demo_samples
@@ -39,6 +39,7 @@ from wssam.prepare.layout import (
 from wssam.prepare.manifest import manifest_row, write_manifest
 from wssam.prepare.report import Findings, label_findings, mask_findings
 from wssam.prepare.simulate import simulate_sparse
+from wssam.staging import atomic_path, remove_temporaries, staged_folder
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from wssam.io import TEMP_MARK, InputError, current_umask
+from wssam.io import InputError
 from wssam.pseudo_label.config import PseudoLabelConfig
 from wssam.pseudo_label.views import View
+from wssam.staging import TEMP_MARK, current_umask
 
 #: bump when the meaning of a key or of an entry changes
 CACHE_FORMAT = 1

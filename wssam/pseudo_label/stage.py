@@ -30,15 +30,7 @@ from typing import Any, TypeVar
 
 from wssam.cli import progress as progress_bar
 from wssam.distributed import World, barrier, from_main, process_group, use_local_gpu, world_from_env
-from wssam.io import (
-    InputError,
-    png_bytes,
-    probability_to_uint8,
-    read_label_map,
-    read_rgb,
-    remove_temporaries,
-    staged_folder,
-)
+from wssam.io import InputError, png_bytes, probability_to_uint8, read_label_map, read_rgb
 from wssam.labels import check_label_map
 from wssam.prepare.manifest import read_manifest
 from wssam.pseudo_label.cache import MapCache, file_digest, labelling_code_fingerprint, map_key, view_context
@@ -49,6 +41,7 @@ from wssam.pseudo_label.labelers.sam_setup import check_checkpoint
 from wssam.pseudo_label.layout import view_map_file
 from wssam.pseudo_label.prompts import prompts_from_sparse
 from wssam.pseudo_label.views import View, parse_view
+from wssam.staging import remove_temporaries, staged_folder
 
 T = TypeVar("T")
 U = TypeVar("U")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from wssam.io import atomic_path
+from wssam.staging import atomic_path
 
 FIGURE_SIZE = (5.0, 3.6)
 DPI = 100

@@ -19,17 +19,7 @@ from wssam.config import load_section
 from wssam.evaluate.layout import curves_file, metrics_file, per_image_file
 from wssam.evaluate.metrics import METRIC_NAMES, aggregate
 from wssam.evaluate.stage import measure_pair
-from wssam.io import (
-    read_gt,
-    read_json,
-    read_label_map,
-    read_probability,
-    read_rgb,
-    read_table,
-    staged_outputs,
-    write_json,
-    write_text,
-)
+from wssam.io import read_gt, read_json, read_label_map, read_probability, read_rgb, read_table, write_json, write_text
 from wssam.predict.layout import prediction_file
 from wssam.prepare.config import SYNTHETIC, PrepareConfig
 from wssam.prepare.layout import MANIFEST_NAME, test_folder, train_folder
@@ -44,6 +34,7 @@ from wssam.report.published import published
 from wssam.score.config import ScoreConfig
 from wssam.score.entropy import binary_entropy
 from wssam.score.layout import SELECTION_FILE, label_path, weight_path
+from wssam.staging import staged_outputs
 
 PAGE_FILE = "index.html"
 PLOTS_DIR = "plots"

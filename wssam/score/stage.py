@@ -33,8 +33,6 @@ from wssam.io import (
     read_gt,
     read_image_size,
     read_probability,
-    remove_temporaries,
-    staged_outputs,
     write_json,
     write_png,
     write_table,
@@ -47,6 +45,7 @@ from wssam.score.fusion import fuse_views
 from wssam.score.layout import SELECTION_FILE, VIEWS_FILE, label_path, weight_path
 from wssam.score.quality import binarise, iou, mae, rank_correlation
 from wssam.score.selection import select_images
+from wssam.staging import remove_temporaries, staged_outputs
 
 
 def check_view_maps(manifest: pd.DataFrame, views_dir: Path, views: Sequence[str]) -> None:

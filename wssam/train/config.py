@@ -82,18 +82,16 @@ class AugmentConfig(Config):
 PAIRED_BATCH_NETWORKS = ("released",)
 
 
-def needs_paired_batches(network: str, image_size: int) -> bool:
-    """Whether a batch norm of ``network`` sees one value per channel of each image, so that it cannot train on a
-    batch of one: after global pooling (:data:`PAIRED_BATCH_NETWORKS`), and in every network at a 32 px input,
-    whose stride-32 features are 1 x 1."""
-    return network in PAIRED_BATCH_NETWORKS or image_size <= INPUT_MULTIPLE
-
-
-def one_image_batch_problem(network: str, image_size: int) -> str:
-    """Why ``network`` at ``image_size`` cannot train on one image (see :func:`needs_paired_batches`)."""
+def one_image_batch_problem(network: str, image_size: int) -> str | None:
+    """Why ``network`` at ``image_size`` cannot train on a batch of one image, or None where it can: a batch norm that
+    sees one value per channel of each image, after global pooling (:data:`PAIRED_BATCH_NETWORKS`) or, in every
+    network at a 32 px input, at the stride-32 level, whose features are 1 x 1."""
     if network in PAIRED_BATCH_NETWORKS:
         return f"the {network} network's batch norm after global pooling cannot train on one image"
-    return f"at train.image_size {image_size} the stride-32 features are 1 x 1: batch norm cannot train on one image"
+    if image_size <= INPUT_MULTIPLE:
+        return (f"at train.image_size {image_size} the stride-32 features are 1 x 1: "
+                "batch norm cannot train on one image")  # fmt: skip
+    return None
 
 
 class TrainConfig(Config):
@@ -133,8 +131,9 @@ class TrainConfig(Config):
     def _multiple_of_the_stride(cls, side: int, info: ValidationInfo) -> int:
         check_input_side(side, "training input side")
         model, batch_size = info.data.get("model"), info.data.get("batch_size")
-        if model is not None and batch_size == 1 and needs_paired_batches(model.name, side):
-            raise ValueError(f"{one_image_batch_problem(model.name, side)}; use 64 or more, or train.batch_size 2")
+        problem = one_image_batch_problem(model.name, side) if model is not None and batch_size == 1 else None
+        if problem is not None:
+            raise ValueError(f"{problem}; use 64 or more, or train.batch_size 2")
         return side
 
     @field_validator("min_lr")

@@ -21,7 +21,7 @@ from wssam.devices import resolve_device
 from wssam.distributed import World
 from wssam.io import InputError
 from wssam.launcher import check_global_batch
-from wssam.train.config import needs_paired_batches, one_image_batch_problem
+from wssam.train.config import one_image_batch_problem
 
 
 def training_device(world: World) -> torch.device:
@@ -40,15 +40,15 @@ def check_batch_per_process(
     batch_size: int, images: int, world: World, network: str = "wssam", image_size: int = 384
 ) -> None:
     """Each process needs 2 images of each batch under DDP, and so does the one process of a network that cannot
-    train on one image at ``image_size`` (:func:`~wssam.train.config.needs_paired_batches`): ``batch_size`` and the
+    train on one image at ``image_size`` (:func:`~wssam.train.config.one_image_batch_problem`): ``batch_size`` and the
     training set must allow it (an InputError naming the key to change otherwise). Other networks train on batches
     of any size in one process."""
-    if world.size == 1 and not needs_paired_batches(network, image_size):
+    problem = one_image_batch_problem(network, image_size)
+    if world.size == 1 and problem is None:
         return
     if world.size == 1:
         if batch_size < 2:
-            raise InputError(f"parameter 'train.batch_size' = {batch_size}: "
-                             f"{one_image_batch_problem(network, image_size)}; use 2 or more")  # fmt: skip
+            raise InputError(f"parameter 'train.batch_size' = {batch_size}: {problem}; use 2 or more")
         if images < 2:
             raise InputError(
                 f"{images} training image left after the held-out share: the {network} network needs batches of 2; "

@@ -34,10 +34,11 @@ from torch import nn
 from wssam.cli import figure, progress
 from wssam.devices import uses_bf16
 from wssam.distributed import World, barrier, from_main, process_group, world_from_env
-from wssam.io import InputError, remove_temporaries, staged_outputs, write_json
+from wssam.io import InputError, write_json
 from wssam.models.builder import build_model, count_parameters_millions
 from wssam.models.checkpoint import read_checkpoint, save_checkpoint
 from wssam.models.config import ModelConfig
+from wssam.staging import remove_temporaries, staged_outputs
 from wssam.train.config import TrainConfig
 from wssam.train.dataset import Record, TrainingImages, data_fingerprint, load_records, split_names
 from wssam.train.ema import EMA_KEY, WeightAverage
